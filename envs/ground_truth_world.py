@@ -1405,7 +1405,11 @@ def generate_logs(
 
 
 def save_world_logs(world_logs: WorldLogs, directory: str | Path) -> Path:
-    """Write ``logs.parquet``, ``ground_truth/*.parquet`` and ``world.json``.
+    """Write ``logs.parquet``, ``ground_truth/*.parquet`` and ``ground_truth/world.json``.
+
+    Everything hidden (satisfaction, item and user parameters, the world's config and
+    seed) lives under ``ground_truth/``, which only evaluation reads; ingesting the
+    directory (``mtrec ingest --format world``) carries that folder through unchanged.
 
     Returns:
         The directory.
@@ -1431,8 +1435,33 @@ def save_world_logs(world_logs: WorldLogs, directory: str | Path) -> Path:
             "clicks": int(world_logs.logs["click"].sum()),
         },
     }
-    (out / "world.json").write_text(json.dumps(meta, indent=2))
+    (out / WORLD_SPEC).write_text(json.dumps(meta, indent=2))
     return out
+
+
+WORLD_SPEC = "ground_truth/world.json"
+
+
+def load_world_spec(directory: str | Path) -> GroundTruthWorld:
+    """Rebuild the exact world behind a saved world or a prepared dataset directory.
+
+    Both keep ``ground_truth/world.json`` (config and seed); the world's parameters are
+    a deterministic function of them. Evaluation uses this to ask for the true expected
+    satisfaction of (state, item) pairs that were never logged.
+    """
+    spec = Path(directory) / WORLD_SPEC
+    if not spec.exists():
+        raise ArtifactError(
+            f"{directory} has no {WORLD_SPEC}: ground truth exists only for data generated "
+            "by the ground-truth world (`mtrec generate`)"
+        )
+    meta = json.loads(spec.read_text())
+    if meta.get("format_version") != WORLD_FORMAT_VERSION:
+        raise ArtifactError(
+            f"{spec} has format_version {meta.get('format_version')!r}, this code reads "
+            f"{WORLD_FORMAT_VERSION}; regenerate the logs"
+        )
+    return GroundTruthWorld(config=from_dict(WorldConfig, meta["config"]), seed=int(meta["seed"]))
 
 
 def load_world_logs(directory: str | Path) -> WorldLogs:
@@ -1443,7 +1472,7 @@ def load_world_logs(directory: str | Path) -> WorldLogs:
     """
     src = Path(directory)
     files = [
-        src / "world.json",
+        src / WORLD_SPEC,
         src / "logs.parquet",
         src / "ground_truth" / "rows.parquet",
         src / "ground_truth" / "items.parquet",
@@ -1455,10 +1484,10 @@ def load_world_logs(directory: str | Path) -> WorldLogs:
             f"{src} is not a saved ground-truth world: missing {', '.join(missing)}; "
             "write one with `mtrec generate` or save_world_logs()"
         )
-    meta = json.loads((src / "world.json").read_text())
+    meta = json.loads((src / WORLD_SPEC).read_text())
     if meta.get("format_version") != WORLD_FORMAT_VERSION:
         raise ArtifactError(
-            f"{src / 'world.json'} has format_version {meta.get('format_version')!r}, this "
+            f"{src / WORLD_SPEC} has format_version {meta.get('format_version')!r}, this "
             f"code reads {WORLD_FORMAT_VERSION}; regenerate the logs"
         )
     return WorldLogs(

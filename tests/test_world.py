@@ -315,3 +315,29 @@ def test_single_session_batch_loop_with_histories(small_world):
 def test_envs_never_imports_ray():
     code = "import sys, envs.ground_truth_world; assert 'ray' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[1])
+
+
+def test_world_spec_rebuilds_the_exact_world(tmp_path):
+    from envs.ground_truth_world import (
+        generate_logs,
+        load_world_spec,
+        save_world_logs,
+        world_config,
+    )
+
+    wl = generate_logs(world_config("default", n_items=50, n_users=20, horizon_days=1.0), seed=3)
+    save_world_logs(wl, tmp_path)
+    world = load_world_spec(tmp_path)
+    original = wl.world()
+    users = np.arange(5)
+    items = np.arange(5)
+    np.testing.assert_allclose(
+        world.expected_satisfaction(users, items), original.expected_satisfaction(users, items)
+    )
+
+
+def test_world_spec_missing_is_a_clear_error(tmp_path):
+    from envs.ground_truth_world import load_world_spec
+
+    with pytest.raises(ArtifactError, match="ground truth exists only"):
+        load_world_spec(tmp_path)
