@@ -1,0 +1,3 @@
+"""``mtrec`` subcommands, one module per area; importing this package registers them."""
+
+from mtrec_ray.commands import data as _data  # noqa: F401
