@@ -17,19 +17,30 @@ session_id int64   global session index; sessions never span users
 
 Optional columns (present when the source has them):
 
-=========== ======= ============================================================
-slate_id    int64   id of the slate (exposure set) the item was shown in
-position    int64   0-based position of the item in its slate
-click       int8    1 if the user clicked / consumed the item, else 0
-watch_time  float64 seconds watched (0 when not clicked)
-watch_ratio float64 watch_time / duration, in [0, +inf) (>1 means replays)
-duration    float64 item duration in seconds (an observable nuisance)
-label_*     any     explicit feedback (rating, like, hate, ...). Evaluation only:
-                    training code must never read ``label_`` columns.
-=========== ======= ============================================================
+============ ======= ===========================================================
+column       dtype   meaning
+============ ======= ===========================================================
+slate_id     int64   id of the slate (exposure set) the item was shown in
+position     int64   0-based position of the item in its slate
+click        int8    1 if the user clicked / consumed the item, else 0
+watch_time   float64 seconds watched (0 when not clicked)
+watch_ratio  float64 watch_time / duration, in [0, +inf) (>1 means replays)
+duration     float64 item duration in seconds (an observable nuisance)
+long_view    int8    1 if the view counted as a long view (KuaiRand); implicit
+                     feedback, so a training column like ``click``
+source_index int64   0-based position of the event's record among the data rows
+                     of its source (data row ``r`` in error messages is
+                     ``source_index + 1``; several source files continue the count
+                     in file order); links an event back to its file line and to
+                     the ground-truth world's tables. Every loader adds it.
+label_*      any     explicit feedback (rating, like, hate, ...). Evaluation only:
+                     training code must never read ``label_`` columns.
+============ ======= ===========================================================
 
 Order of events within a user: by timestamp with a *stable* sort, so events with equal
-timestamps keep the source file's line order (see ``sort_events``).
+timestamps keep the source file's line order (see ``sort_events``). Loaders order by
+the source's full-precision time (for example milliseconds) before ``timestamp`` is
+floored to seconds, so events within one second keep their true order.
 """
 
 from __future__ import annotations
@@ -52,6 +63,8 @@ OPTIONAL_COLUMNS: dict[str, str] = {
     "watch_time": "float64",
     "watch_ratio": "float64",
     "duration": "float64",
+    "long_view": "int8",
+    "source_index": "int64",
 }
 
 LABEL_PREFIX = "label_"
