@@ -69,3 +69,11 @@ def test_unknown_format_is_a_clear_error(tmp_path, capsys, fmt):
     assert "known formats" in capsys.readouterr().err
 
 
+
+
+def test_demo_smoke_writes_metrics(tmp_path):
+    code = main(["demo", "--smoke", "--out", str(tmp_path / "demo")])
+    assert code == 0
+    metrics = json.loads((tmp_path / "demo" / "metrics.json").read_text())
+    assert metrics["mode"] == "smoke"
+    assert metrics["world"]["rows"] > 0

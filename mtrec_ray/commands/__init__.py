@@ -1,3 +1,4 @@
 """``mtrec`` subcommands, one module per area; importing this package registers them."""
 
 from mtrec_ray.commands import data as _data  # noqa: F401
+from mtrec_ray.commands import demo as _demo  # noqa: F401
