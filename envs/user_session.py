@@ -118,6 +118,9 @@ class SimulatorFitConfig:
     """Default session cap of the simulator (truncation)."""
     max_starts: int = 4096
     """Logged session starts kept in the artifact as the simulator's start states."""
+    holdout_fraction: float = 0.0
+    """Share of users ``fit_simulator`` keeps out of fitting (listed in the metadata) for
+    fidelity reports on held-out logs."""
     seed: int = 0
     """Seed of the initialisation, negatives and the validation split."""
 
@@ -131,6 +134,8 @@ class SimulatorFitConfig:
             raise ConfigError("sim.negatives and sim.patience must be >= 0")
         if not self.max_watch_ratio > 0:
             raise ConfigError(f"sim.max_watch_ratio must be > 0, got {self.max_watch_ratio}; try 2.0")
+        if not 0.0 <= self.holdout_fraction < 1.0:
+            raise ConfigError(f"sim.holdout_fraction must be in [0, 1), got {self.holdout_fraction}")
         if not 0.0 <= self.valid_fraction < 0.5:
             raise ConfigError(f"sim.valid_fraction must be in [0, 0.5), got {self.valid_fraction}")
         if not self.lr > 0:
@@ -613,6 +618,7 @@ class UserModel:
         self.item_clicks = a["item_clicks"].astype(np.float64)
         self.start_items = a["start_items"].astype(np.int64)
         self.start_wr = a["start_wr"].astype(np.float32)
+        self.start_users = a["start_users"].astype(np.int64)
         self._lin = {n: (a[f"{n}.weight"].astype(np.float32), a[f"{n}.bias"].astype(np.float32))
                      for n in ("query", "none", "watch1", "watch2", "leave1", "leave2")}
         self.observer = HistoryObserver(
@@ -744,7 +750,7 @@ _REQUIRED_ARRAYS = (
     "item_emb.weight", "item_bias", "pos_bias", "dur_click", "ldur", "enc.weight", "enc.bias",
     "query.weight", "query.bias", "none.weight", "none.bias", "watch1.weight", "watch1.bias",
     "watch2.weight", "watch2.bias", "leave1.weight", "leave1.bias", "leave2.weight", "leave2.bias",
-    "item_duration", "item_clicks", "start_items", "start_wr",
+    "item_duration", "item_clicks", "start_items", "start_wr", "start_users",
 )
 
 
@@ -777,6 +783,7 @@ def fit_user_model(
     config: SimulatorFitConfig | None = None,
     item_ids: list[Any] | None = None,
     source: str = "",
+    fingerprint: str | None = None,
     log: Any = None,
 ) -> UserModel:
     """Fit the user response model on a canonical interaction log.
@@ -787,6 +794,7 @@ def fit_user_model(
         config: Architecture and training settings.
         item_ids: Raw item id of each dense id (stored in the artifact's metadata).
         source: Where the data came from (stored in the metadata).
+        fingerprint: The data set's fingerprint (default: computed from ``df``).
         log: Optional ``log(message)`` callback for per-epoch lines.
 
     Returns:
@@ -830,7 +838,7 @@ def fit_user_model(
         row = {"epoch": epoch + 1, "train_loss": tot / max(nb, 1), "valid_loss": float(vloss), **{f"valid_{k}": v for k, v in vparts.items()}}
         history.append(row)
         if log is not None:
-            log(f"[fit-sim] epoch {epoch + 1}: train {row['train_loss']:.4f} valid {row['valid_loss']:.4f}")
+            log(f"mtrec fit-sim: epoch {epoch + 1}: train {row['train_loss']:.4f} valid {row['valid_loss']:.4f}")
         if float(vloss) < best - 1e-4:
             best, bad = float(vloss), 0
             best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
@@ -853,10 +861,11 @@ def fit_user_model(
         item_clicks=item_clicks,
         start_items=steps.hist_items[starts],
         start_wr=steps.hist_wr[starts],
+        start_users=steps.user[starts],
     )
     meta = {
         "dataset": {
-            "fingerprint": dataset_fingerprint(df),
+            "fingerprint": fingerprint or dataset_fingerprint(df),
             "source": source,
             "n_events": len(df),
             "n_users": int(users.size),
@@ -871,6 +880,97 @@ def fit_user_model(
                 "train_steps": int(train_rows.size), "valid_steps": int(valid_rows.size)},
     }
     return UserModel(arrays=arrays, config=cfg, meta=meta)
+
+
+@dataclass
+class Interactions:
+    """A canonical log with what the simulator fit needs to know about its origin."""
+
+    events: pd.DataFrame
+    """Canonical events (training columns only)."""
+    n_items: int
+    """Item id space (max id + 1)."""
+    fingerprint: str
+    """The data set's content fingerprint."""
+    item_ids: list[Any] | None
+    """Raw id of each dense item id, or None when ids are the raw ids."""
+    source: str
+    """Where the data came from."""
+
+
+def load_interactions(data_dir: str | Path) -> Interactions:
+    """Read a prepared data set (``mtrec ingest``) or a world directory (``mtrec generate``).
+
+    Raises:
+        DataError: neither a prepared data set nor a world directory.
+    """
+    from mtrec_ray.data.dataset import fingerprint, load_dataset
+
+    p = Path(data_dir)
+    if (p / "metadata.json").exists():
+        ds = load_dataset(p)
+        events = ds.events
+        raw = ds.item_map.sort_values("item_id")["raw_item_id"].to_numpy()
+        identity = raw.dtype.kind in "iu" and np.array_equal(raw, ds.item_map.sort_values("item_id")["item_id"].to_numpy())
+        item_ids = None if identity else [x.item() if isinstance(x, np.generic) else x for x in raw]
+        return Interactions(events=_training_view(events), n_items=ds.n_items,
+                            fingerprint=str(ds.metadata.get("fingerprint") or fingerprint(events)),
+                            item_ids=item_ids, source=str(p))
+    if (p / "logs.parquet").exists():
+        from envs.ground_truth_world import load_world_logs
+
+        wl = load_world_logs(p)
+        return Interactions(events=_training_view(wl.logs), n_items=wl.config.n_items,
+                            fingerprint=fingerprint(wl.logs), item_ids=None, source=str(p))
+    raise DataError(
+        "not a prepared data set (metadata.json) or a world directory (logs.parquet); "
+        "create one with `mtrec ingest` or `mtrec generate`", path=str(p)
+    )
+
+
+def _training_view(events: pd.DataFrame) -> pd.DataFrame:
+    drop = set(label_columns(events)) | {"split", "split_time", "source_index"}
+    return events[[c for c in events.columns if c not in drop]]
+
+
+def holdout_users(users: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+    """The users ``fit_simulator`` keeps out (sorted), drawn with ``seed``."""
+    users = np.unique(np.asarray(users, dtype=np.int64))
+    n = int(round(fraction * users.size))
+    if n == 0:
+        return np.zeros(0, np.int64)
+    return np.sort(np.random.default_rng([seed, 17]).choice(users, size=n, replace=False))
+
+
+def fit_simulator(
+    data_dir: str | Path,
+    out_dir: str | Path,
+    config: SimulatorFitConfig | None = None,
+    *,
+    log: Any = None,
+) -> Path:
+    """Fit the user response model on a data set and save the artifact (``mtrec fit-sim``).
+
+    Args:
+        data_dir: Prepared data set (``mtrec ingest``) or world directory (``mtrec generate``).
+        out_dir: Artifact directory (``weights.pt`` + ``simulator.json``).
+        config: Fit settings; ``holdout_fraction`` keeps that share of users out (their
+            ids go to the metadata for ``mtrec_ray.eval.fidelity``).
+        log: Optional ``log(message)`` for progress lines.
+
+    Returns:
+        ``out_dir``.
+    """
+    cfg = config or SimulatorFitConfig()
+    cfg.validate()
+    data = load_interactions(data_dir)
+    held = holdout_users(data.events["user_id"].to_numpy(), cfg.holdout_fraction, cfg.seed)
+    train = data.events[~data.events["user_id"].isin(held)] if held.size else data.events
+    model = fit_user_model(train, n_items=data.n_items, config=cfg, item_ids=data.item_ids,
+                           source=data.source, fingerprint=data.fingerprint, log=log)
+    model.meta["dataset"]["holdout_users"] = held.tolist()
+    model.meta["dataset"]["fingerprint_scope"] = "whole data set (before the user hold-out)"
+    return model.save(out_dir)
 
 
 # --------------------------------------------------------------------------- batched engine
@@ -911,6 +1011,7 @@ class UserSessionCore:
             return
         pick = rng.integers(0, self.model.start_items.shape[0], size=rows.size)
         self.tracker.set_rows(rows, self.model.start_items[pick], self.model.start_wr[pick])
+        self.tracker.histories.user_ids[rows] = self.model.start_users[pick]
 
     def observe(self) -> np.ndarray:
         """Observations [B, obs_dim] of the current states."""

@@ -21,7 +21,7 @@ from typing import Any, SupportsFloat
 import gymnasium as gym
 import numpy as np
 
-from envs.ground_truth_world import BatchState, GroundTruthWorld, world_config
+from envs.ground_truth_world import BatchState, GroundTruthWorld, load_world_spec, world_config
 from envs.user_session import (
     HistoryObserver,
     HistoryTracker,
@@ -145,10 +145,11 @@ class WorldCore:
 def make_world_core(
     *,
     batch_size: int,
+    world_dir: str | Path | None = None,
     preset: str = "default",
     world_seed: int = 0,
     world_overrides: dict[str, Any] | None = None,
-    slate_size: int | None = None,
+    slate_size: int = 1,
     max_session_len: int | None = None,
     reward: str | RewardFunction | None = "click",
     observer: str | Path | HistoryObserver | None = None,
@@ -157,10 +158,15 @@ def make_world_core(
     user_ids: list[int] | np.ndarray | None = None,
 ) -> tuple[WorldCore, int, RewardFunction]:
     """Build the world's batch core, its slate size and reward function from env kwargs."""
-    config = world_config(preset, **dict(world_overrides or {}))
-    world = GroundTruthWorld(config=config, seed=world_seed)
+    if world_dir:
+        if world_overrides:
+            raise ConfigError("world_overrides cannot change a saved world (world_dir); drop one of them")
+        world = load_world_spec(world_dir)
+    else:
+        world = GroundTruthWorld(config=world_config(preset, **dict(world_overrides or {})), seed=world_seed)
+    config = world.config
     obs = make_observer(observer, n_items=world.n_items, history_len=history_len, seed=observer_seed)
-    k = int(slate_size or config.slate_size)
+    k = int(slate_size)
     core = WorldCore(world=world, observer=obs, batch_size=batch_size,
                      max_session_len=int(max_session_len or config.max_session_len),
                      user_pool=None if user_ids is None else np.asarray(user_ids))
@@ -182,8 +188,9 @@ class GroundTruthWorldEnv(gym.Env[np.ndarray, Any]):
     ``observer=ARTIFACT_DIR`` it is exactly the fitted simulator's observation.
 
     ## Action space
-    ``Discrete(n_items)`` when ``slate_size == 1``, else ``MultiDiscrete([n_items] * K)``
-    (default K: the world's slate size, 5). Invalid actions raise ``InvalidActionError``.
+    ``Discrete(n_items)`` when ``slate_size == 1`` (the default), else
+    ``MultiDiscrete([n_items] * K)`` (the world's logs use K = 5). Invalid actions raise
+    ``InvalidActionError``.
 
     ## Reward
     ``click`` (default), ``watch_time`` (minutes), ``watch_ratio``, ``satisfaction``
@@ -200,8 +207,9 @@ class GroundTruthWorldEnv(gym.Env[np.ndarray, Any]):
     click).
 
     ## Arguments
+    ``world_dir`` (a world directory or prepared world data set: its exact world),
     ``preset`` ("default"), ``world_seed`` (0), ``world_overrides`` (WorldConfig
-    fields), ``slate_size``, ``max_session_len``, ``reward`` ("click"), ``observer``
+    fields), ``slate_size`` (1), ``max_session_len``, ``reward`` ("click"), ``observer``
     (fitted simulator directory, or None for a fixed random observer), ``history_len``
     and ``observer_seed`` (random observer only), ``user_ids``.
 

@@ -230,7 +230,7 @@ def train_policy(
 
         algo = Algorithm.from_checkpoint(str(latest.resolve()))
         if not quiet:
-            console_print(f"[mtrec rl] resumed {run_dir} at iteration {done} from {latest.name}")
+            console_print(f"mtrec rl: resumed {run_dir} at iteration {done} from {latest.name}")
     else:
         done = 0
         algo = build_ppo_config(config).build_algo()
@@ -248,7 +248,7 @@ def train_policy(
             if not quiet:
                 ret = row["episode_return_mean"]
                 console_print(
-                    f"[mtrec rl] iter {done}/{config.iterations} return "
+                    f"mtrec rl: iter {done}/{config.iterations} return "
                     f"{'n/a' if ret is None else f'{ret:.3f}'} len "
                     f"{row['episode_len_mean'] or float('nan'):.1f} ({row['time_s']:.1f}s)"
                 )
