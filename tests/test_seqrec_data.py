@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from mtrec_ray.data import load_movielens
 from mtrec_ray.errors import DataError
 from mtrec_ray.seqrec.data import build_sequences
 
@@ -82,16 +83,14 @@ def test_bad_inputs_are_refused():
 
 
 def test_movielens_ties_follow_file_order(ml100k_dir):
-    raw = pd.read_csv(ml100k_dir / "u.data", sep="\t", names=["u", "i", "r", "t"])
-    events = pd.DataFrame(
-        {"user_id": raw.u - 1, "item_id": raw.i - 1, "timestamp": raw.t, "session_id": raw.u - 1, "label_rating": raw.r}
-    )
-    data = build_sequences(events, max_len=50)
+    data = build_sequences(load_movielens(ml100k_dir), max_len=50)
     assert len(data.sequences) == 943 and data.n_items == 1682
+    assert data.n_train_targets() == 100_000 - 3 * 943
     test = data.split("test")
-    # the test target is the user's latest event, the file's last line among equal times
+    # independently: the test target is the user's latest event, the file's last line among equal times
+    raw = pd.read_csv(ml100k_dir / "u.data", sep="\t", names=["u", "i", "r", "t"])
     latest = raw[raw.t == raw.groupby("u").t.transform("max")].groupby("u").tail(1).sort_values("u")
-    assert (test.targets == latest.i.to_numpy() - 1).all()
+    assert (test.targets == latest.i.to_numpy() - 1).all()  # dense id = raw id - 1 on ML-100K
     assert test.labels["rating"].tolist() == latest.r.tolist()
     two_latest_equal = raw.groupby("u").t.apply(lambda t: t.nlargest(2).nunique() == 1)
     assert int(two_latest_equal.sum()) == 415  # DESIGN.md: test and valid share a timestamp

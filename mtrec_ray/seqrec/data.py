@@ -6,9 +6,12 @@ From the canonical interaction table (``mtrec_ray.data.schema``):
   otherwise (MovieLens: every rating is a consumption).
 - **Order**: per user by timestamp with a stable sort, so ties keep the table's row order
   (``schema.sort_events``); loaders deliver rows in source order.
-- **Leave-one-out**: for a user with at least 3 consumed events, the last one is the test
-  target and the second-last the validation target; the rest is training. Users with
-  fewer events contribute only training targets and are not evaluated.
+- **Leave-one-out** over the consumed events, by the project's one rule
+  (``mtrec_ray.data.splits.leave_one_out``): for a user with at least 3 consumed events,
+  the last one is the test target and the second-last the validation target; the rest
+  is training. Users with fewer events contribute only training targets and are not
+  evaluated. (With a ``click`` column this differs from the dataset's own ``split``
+  column, which is over all exposures: a recommender's targets are consumptions.)
 - **Training targets**: every training event except the user's first (it has no history),
   i.e. the SASRec objective "predict item t+1 from items 1..t" at every position.
 - **Windows**: a training sequence longer than ``max_len`` is cut, from its end, into
@@ -29,10 +32,8 @@ import numpy as np
 import pandas as pd
 
 from mtrec_ray.data.schema import LABEL_PREFIX, sort_events
+from mtrec_ray.data.splits import TEST, TRAIN, VALID, leave_one_out
 from mtrec_ray.errors import DataError
-
-MIN_EVAL_EVENTS = 3
-"""A user needs this many consumed events to have train, valid and test parts."""
 
 
 @dataclass
@@ -77,6 +78,8 @@ class SeqData:
     """Consumed item ids per user, oldest first."""
     watch_ratios: list[np.ndarray]
     """Watch ratio of each consumed event (1.0 where the log has none)."""
+    train_lengths: np.ndarray
+    """int64 ``(S,)``: leading training events of each sequence (the rest: valid, test)."""
     labels: dict[str, list[np.ndarray]] = field(default_factory=dict)
     """Evaluation only: ``label_*`` values per event, keyed without the prefix."""
 
@@ -87,8 +90,7 @@ class SeqData:
 
     def train_length(self, row: int) -> int:
         """Number of training events of sequence ``row``."""
-        n = len(self.sequences[row])
-        return n - 2 if n >= MIN_EVAL_EVENTS else n
+        return int(self.train_lengths[row])
 
     def n_train_targets(self) -> int:
         """Total training targets (every training event but each user's first)."""
@@ -99,9 +101,7 @@ class SeqData:
         if split not in ("valid", "test"):
             raise ValueError(f"split must be 'valid' or 'test', got {split!r}")
         offset = 2 if split == "valid" else 1
-        rows = np.array(
-            [i for i, s in enumerate(self.sequences) if len(s) >= MIN_EVAL_EVENTS], dtype=np.int64
-        )
+        rows = np.flatnonzero(self.train_lengths < np.array([len(q) for q in self.sequences])).astype(np.int64)
         positions = np.array([len(self.sequences[i]) - offset for i in rows], dtype=np.int64)
         targets = np.array([self.sequences[i][p] for i, p in zip(rows, positions, strict=True)], dtype=np.int64)
         hist = right_align([self.sequences[i][:p] for i, p in zip(rows, positions, strict=True)], self.max_len, self.n_items)
@@ -208,6 +208,7 @@ def build_sequences(source: Any, *, max_len: int = 50, n_items: int | None = Non
     if df.empty:
         raise DataError("no consumed events (click == 1) to build sequences from")
     df = sort_events(df)
+    codes = leave_one_out(df)
     users = df["user_id"].to_numpy(np.int64)
     items = df["item_id"].to_numpy(np.int64)
     if items.min() < 0 or users.min() < 0:
@@ -221,6 +222,11 @@ def build_sequences(source: Any, *, max_len: int = 50, n_items: int | None = Non
     bounds = np.flatnonzero(np.diff(users)) + 1
     starts = np.concatenate([[0], bounds])
     ends = np.concatenate([bounds, [len(users)]])
+    n_train = np.add.reduceat((codes == TRAIN).astype(np.int64), starts)
+    n_valid = np.add.reduceat((codes == VALID).astype(np.int64), starts)
+    n_test = np.add.reduceat((codes == TEST).astype(np.int64), starts)
+    if not ((n_valid == n_test) & (n_valid <= 1)).all():  # pragma: no cover - leave_one_out's contract
+        raise DataError("leave-one-out must give each user at most one valid and one test event")
     label_cols = [c for c in df.columns if c.startswith(LABEL_PREFIX)]
     labels = {
         c[len(LABEL_PREFIX) :]: [df[c].to_numpy()[s:e] for s, e in zip(starts, ends, strict=True)]
@@ -232,5 +238,6 @@ def build_sequences(source: Any, *, max_len: int = 50, n_items: int | None = Non
         user_ids=users[starts],
         sequences=[items[s:e] for s, e in zip(starts, ends, strict=True)],
         watch_ratios=[ratios[s:e] for s, e in zip(starts, ends, strict=True)],
+        train_lengths=n_train,
         labels=labels,
     )
