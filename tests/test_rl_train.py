@@ -59,3 +59,13 @@ def test_missing_run_and_config_errors(tmp_path):
         load_rl_config(None, ["ppo.learning_rate=0.1"])
     cfg = load_rl_config(tmp_path / "rl.yaml", ["ppo.minibatch_size=100", "iterations=3"])
     assert cfg.iterations == 3 and cfg.env.name == "mtrec/GroundTruthWorld-v0"
+
+
+def test_shipped_rl_configs_load():
+    from pathlib import Path
+
+    files = sorted((Path(__file__).resolve().parents[1] / "rl_configs").glob("*.yaml"))
+    assert files
+    for f in files:
+        cfg = load_rl_config(f)
+        assert cfg.env.name in ("mtrec/UserSession-v0", "mtrec/GroundTruthWorld-v0")

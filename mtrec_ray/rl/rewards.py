@@ -167,7 +167,19 @@ def load_mental_reward(path: str | Path) -> RewardFunction:
         model = model.as_reward_function()
     if isinstance(model, RewardFunction):
         return model
-    return ItemScoreReward(model, name="mental")
+    score = getattr(model, "score", None)
+    if callable(score):
+        import inspect
+
+        params = list(inspect.signature(score).parameters)
+        if params[:2] == ["histories", "items"]:
+            return ItemScoreReward(model, name="mental")
+    raise ConfigError(
+        f"{type(model).__name__} loaded from {path} is not a reward function: it needs "
+        "as_reward_function() returning an object with name, requires_true_satisfaction and "
+        "__call__(ctx: RewardContext) -> float32 [B], or score(histories, items) -> [B] "
+        "(see mtrec_ray.rl.rewards)"
+    )
 
 
 def resolve_reward(spec: str | RewardFunction | None, **kwargs: Any) -> RewardFunction:
