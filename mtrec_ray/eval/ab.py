@@ -12,8 +12,10 @@ true satisfaction of the consumed items, mean session length (slates), CTR (shar
 slates with a click), return rate (share of the user's sessions after which the user
 came back within the horizon), and sessions. Each arm's mean gets a 95% percentile
 bootstrap interval over users; each arm's lift over the control arm
-(``mean_arm / mean_control - 1``) a paired bootstrap interval (the same resampled users
-for both arms). Results go to ``ab.json`` and ``ab.png``.
+(``mean_arm / mean_control - 1``) and difference get paired bootstrap intervals (the
+same resampled users for both arms). Lifts are left out (``None``) for metrics whose
+control mean is not positive (true satisfaction can be negative): read the difference.
+Results go to ``ab.json`` and ``ab.png``.
 """
 
 from __future__ import annotations
@@ -221,8 +223,12 @@ def summarise(arms: list[ArmResult], *, control: str, n_bootstrap: int, confiden
                 with np.errstate(invalid="ignore", divide="ignore"):
                     lifts = boot / cboot - 1.0
                     diffs = boot - cboot
-                entry["lift"] = mean / cmean - 1.0 if cmean else float("nan")
-                entry["lift_ci95"] = [float(np.nanpercentile(lifts, lo_q)), float(np.nanpercentile(lifts, hi_q))]
+                if cmean > 0 and np.all(cboot > 0):
+                    entry["lift"] = mean / cmean - 1.0
+                    entry["lift_ci95"] = [float(np.nanpercentile(lifts, lo_q)), float(np.nanpercentile(lifts, hi_q))]
+                else:  # a ratio is meaningless around or below zero: read ``diff``
+                    entry["lift"] = None
+                    entry["lift_ci95"] = None
                 entry["diff"] = mean - cmean
                 entry["diff_ci95"] = [float(np.nanpercentile(diffs, lo_q)), float(np.nanpercentile(diffs, hi_q))]
             res[m] = entry
@@ -253,7 +259,8 @@ def run_ab(
 
     Returns:
         ``{"config", "users", "control", "arms": {name: {metric: {mean, ci95, lift,
-        lift_ci95, diff, diff_ci95}}}, "metrics"}``.
+        lift_ci95, diff, diff_ci95}}}, "metrics"}`` (lift None where the control mean
+        is not positive).
     """
     cfg = config or ABConfig()
     cfg.validate()
