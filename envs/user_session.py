@@ -114,8 +114,8 @@ class SimulatorFitConfig:
     """L2 penalty on all weights."""
     valid_fraction: float = 0.1
     """Share of users held out for early stopping."""
-    max_session_len: int = 50
-    """Default session cap of the simulator (truncation)."""
+    max_session_len: int = 0
+    """Default session cap of the simulator (truncation); 0: the longest logged session."""
     max_starts: int = 4096
     """Logged session starts kept in the artifact as the simulator's start states."""
     holdout_fraction: float = 0.0
@@ -127,19 +127,21 @@ class SimulatorFitConfig:
     def validate(self) -> None:
         """Raise ConfigError with a fix-it message for an invalid value."""
         for name in ("embed_dim", "hidden", "history_len", "n_watch_bins", "max_slate_size",
-                     "epochs", "batch_size", "max_session_len", "max_starts"):
+                     "epochs", "batch_size", "max_starts"):
             if getattr(self, name) < 1:
-                raise ConfigError(f"sim.{name} must be >= 1, got {getattr(self, name)}")
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.max_session_len < 0:
+            raise ConfigError(f"max_session_len must be >= 0 (0: longest logged session), got {self.max_session_len}")
         if self.negatives < 0 or self.patience < 0:
-            raise ConfigError("sim.negatives and sim.patience must be >= 0")
+            raise ConfigError("negatives and patience must be >= 0")
         if not self.max_watch_ratio > 0:
-            raise ConfigError(f"sim.max_watch_ratio must be > 0, got {self.max_watch_ratio}; try 2.0")
+            raise ConfigError(f"max_watch_ratio must be > 0, got {self.max_watch_ratio}; try 2.0")
         if not 0.0 <= self.holdout_fraction < 1.0:
-            raise ConfigError(f"sim.holdout_fraction must be in [0, 1), got {self.holdout_fraction}")
+            raise ConfigError(f"holdout_fraction must be in [0, 1), got {self.holdout_fraction}")
         if not 0.0 <= self.valid_fraction < 0.5:
-            raise ConfigError(f"sim.valid_fraction must be in [0, 0.5), got {self.valid_fraction}")
+            raise ConfigError(f"valid_fraction must be in [0, 0.5), got {self.valid_fraction}")
         if not self.lr > 0:
-            raise ConfigError(f"sim.lr must be > 0, got {self.lr}; try 3e-3")
+            raise ConfigError(f"lr must be > 0, got {self.lr}; try 3e-3")
 
 
 # --------------------------------------------------------------------------- state features
@@ -626,6 +628,8 @@ class UserModel:
             history_len=config.history_len, max_watch_ratio=config.max_watch_ratio,
         )
         self._bin_width = config.max_watch_ratio / config.n_watch_bins
+        # Logs without watch information (every consumption "fully watched"): ratio 1.
+        self.constant_watch = not self.meta.get("dataset", {}).get("has_watch", True)
 
     # ---- numpy forward (mirrors UserResponseNet exactly)
 
@@ -665,7 +669,9 @@ class UserModel:
         return 1.0 / (1.0 + np.exp(-z))
 
     def bin_to_ratio(self, bins: np.ndarray, u: np.ndarray) -> np.ndarray:
-        """A watch ratio drawn uniformly within each bin."""
+        """A watch ratio drawn uniformly within each bin (1.0 for logs without watch data)."""
+        if self.constant_watch:
+            return np.ones(np.shape(bins), np.float32)
         return ((bins + u) * self._bin_width).astype(np.float32)
 
     # ---- artifact
@@ -807,6 +813,8 @@ def fit_user_model(
     df = df[[c for c in df.columns if c not in label_columns(df)]]
     n_items = int(n_items if n_items is not None else df["item_id"].max() + 1)
     steps = build_steps(df, n_items=n_items, history_len=cfg.history_len, negatives=cfg.negatives, seed=cfg.seed)
+    if cfg.max_session_len == 0:
+        cfg = dataclasses.replace(cfg, max_session_len=int(steps.session_step.max()) + 1)
     rng = np.random.default_rng(cfg.seed)
     users = np.unique(steps.user)
     n_valid = int(round(cfg.valid_fraction * users.size)) if users.size >= 10 else 0
@@ -1150,7 +1158,8 @@ class UserSessionEnv(gym.Env[np.ndarray, Any]):
 
     ## Arguments
     ``artifact`` (directory written by ``mtrec fit-sim``, or a ``UserModel``),
-    ``slate_size`` (1), ``max_session_len`` (the artifact's, 50 by default),
+    ``slate_size`` (1), ``max_session_len`` (the artifact's: by default the longest
+    logged session),
     ``reward`` ("click").
 
     ## Version history

@@ -239,7 +239,7 @@ def fidelity_report(
         )
     held = np.asarray(model.meta.get("dataset", {}).get("holdout_users") or [], np.int64)
     if held.size == 0:
-        raise ConfigError(f"{sim_dir} was fitted on every user; refit with --set sim.holdout_fraction=0.2")
+        raise ConfigError(f"{sim_dir} was fitted on every user; refit with `mtrec fit-sim ... --set holdout_fraction=0.2`")
     ev = data.events[data.events["user_id"].isin(held)]
     report: dict[str, Any] = {
         "simulator": str(sim_dir),

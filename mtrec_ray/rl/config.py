@@ -127,6 +127,12 @@ class RLConfig:
         if self.iterations < 1 or self.checkpoint_every < 1 or self.keep_checkpoints < 1:
             raise ConfigError("iterations, checkpoint_every and keep_checkpoints must be >= 1")
 
+    def as_smoke(self) -> RLConfig:
+        """The same simulator and reward with the tiny ``smoke`` sizes (``--smoke``)."""
+        tiny = RLConfig.smoke()
+        return RLConfig(env=self.env, algorithm=self.algorithm, ppo=tiny.ppo, runners=tiny.runners,
+                        iterations=tiny.iterations, checkpoint_every=1, keep_checkpoints=1, seed=self.seed)
+
     @classmethod
     def smoke(cls, **env: Any) -> RLConfig:
         """A tiny run for tests: 1 iteration, small batches, 1 runner of 8 users."""
