@@ -126,6 +126,7 @@ class QuantileEstimatorImpl:
         self.tensors = to_tensors(self.table)
         self.model = QRIQLModel(spec=FeatureSpec(**spec), config=from_dict(IRLConfig, irl))
         self.calls = 0
+        self.node_id = _node_id()
         self.crash_at_round = crash_at_round
         self.crash_marker = crash_marker
 
@@ -184,8 +185,18 @@ class QuantileEstimatorImpl:
                 "reward_std": float(rho.mean(-1).std()) if rho.size else float("nan"),
                 "reward_spread": float(rho.std(-1).mean()) if rho.size else float("nan"),
                 "calls": self.calls,
+                "node_id": self.node_id,
             },
         }
+
+
+def _node_id() -> str:
+    try:
+        import ray
+
+        return ray.get_runtime_context().get_node_id()
+    except Exception:  # outside Ray
+        return "local"
 
 
 def make_estimators(
@@ -376,6 +387,7 @@ def train_loop_per_worker(cfg: dict[str, Any]) -> None:
             reward_mean=float(np.nanmean([d["reward_mean"] for d in diagnostics]))
             if diagnostics
             else float("nan"),
+            actor_nodes=",".join(sorted({d["node_id"] for d in diagnostics})),
         )
         history.append(record)
         if val_nll < best - 1e-5:
