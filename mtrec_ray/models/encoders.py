@@ -79,6 +79,11 @@ class HistoryEncoder(nn.Module):
         with torch.no_grad():
             self.items.weight[n_items].zero_()
         self.features = nn.Linear(n_features, dim) if n_features > 0 else None
+        # responses also gate the item vector: "a liked item of topic v" ~ v * g(response)
+        self.gate = nn.Linear(n_features, dim) if n_features > 0 else None
+        if self.gate is not None:
+            nn.init.zeros_(self.gate.weight)
+            nn.init.zeros_(self.gate.bias)
         self.empty = nn.Parameter(torch.zeros(dim))
         if kind == "mean":
             self.body: nn.Module = nn.Sequential(nn.Linear(dim, dim), nn.ReLU(), nn.Linear(dim, dim))
@@ -97,10 +102,10 @@ class HistoryEncoder(nn.Module):
             nn.init.normal_(self.positions.weight, std=0.02)
 
     def step_embeddings(self, items: Tensor, features: Tensor | None) -> Tensor:
-        """Per-step vectors ``(B, L, dim)``: item embedding plus projected responses."""
+        """Per-step vectors ``(B, L, dim)``: ``e_x * (1 + G f) + P f`` for item x, responses f."""
         x = self.items(items)
-        if self.features is not None and features is not None:
-            x = x + self.features(features)
+        if self.features is not None and self.gate is not None and features is not None:
+            x = x * (1.0 + self.gate(features)) + self.features(features)
         return x
 
     def forward(self, items: Tensor, features: Tensor | None = None) -> Tensor:

@@ -8,6 +8,8 @@ estimate (the non-distributional ablation): its std is 0 and its CVaR its value.
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
@@ -62,13 +64,16 @@ class MonotoneQuantileHead(nn.Module):
     the expected value and the increments only the shape (spread, skew).
     """
 
-    def __init__(self, *, in_dim: int, n_quantiles: int, hidden: int = 32) -> None:
+    def __init__(
+        self, *, in_dim: int, n_quantiles: int, hidden: int = 32, init_spread: float = 1.0
+    ) -> None:
         """Build the head.
 
         Args:
             in_dim: size of the shape features.
             n_quantiles: N; with N = 1 the head returns ``loc`` itself.
             hidden: hidden width of the increment MLP.
+            init_spread: initial distance between the first and the last quantile.
         """
         super().__init__()
         if n_quantiles < 1:
@@ -82,7 +87,8 @@ class MonotoneQuantileHead(nn.Module):
             last = self.increments[-1]
             assert isinstance(last, nn.Linear)
             nn.init.zeros_(last.weight)
-            nn.init.constant_(last.bias, -1.0)
+            step = max(init_spread, 1e-4) / (n_quantiles - 1)
+            nn.init.constant_(last.bias, math.log(math.expm1(step)))
 
     def forward(self, loc: Tensor, features: Tensor) -> Tensor:
         """Return ``(..., N)`` monotone quantiles for ``loc (...)`` and ``features (..., in_dim)``."""

@@ -167,6 +167,12 @@ class MentalRewardModel(nn.Module):
         shape = torch.cat([emb, u * emb], dim=-1)
         return self.head(loc, shape)
 
+    def mean_from_state(self, state: Tensor, items: Tensor) -> Tensor:
+        """Expected mental reward only (the head is centred, so this is the location)."""
+        emb, bias = self.item_embedding(items)
+        u = state if items.dim() == 1 else state.unsqueeze(1)
+        return (u * emb).sum(dim=-1) + bias + self.global_bias
+
     def forward(self, hist_items: Tensor, hist_features: Tensor | None, items: Tensor) -> Tensor:
         """Quantiles ``(B, N)`` or ``(B, C, N)`` of rho for histories and items ``(B,)``/``(B, C)``."""
         return self.quantiles_from_state(self.state(hist_items, hist_features), items)

@@ -40,8 +40,8 @@ class SASRecConfig:
     """Self-attention blocks."""
     num_heads: int = 1
     """Attention heads per block (must divide dim)."""
-    dropout: float = 0.2
-    """Dropout on embeddings, attention weights and feed-forward layers."""
+    dropout: float = 0.5
+    """Dropout on embeddings, attention weights and feed-forward layers (0.5: small data)."""
 
     def validate(self) -> None:
         """Check ranges; messages say how to fix the value."""
