@@ -51,7 +51,7 @@ def resource_summary() -> str:
     }
     gib = total.get("memory", 0) / 2**30
     return (
-        f"[mtrec] Ray resources: nodes={len(nodes)} CPU={total.get('CPU', 0):g} "
+        f"mtrec: Ray resources: nodes={len(nodes)} CPU={total.get('CPU', 0):g} "
         f"GPU={total.get('GPU', 0):g} memory={gib:.1f}GiB"
         + (f" custom={custom}" if custom else "")
     )

@@ -226,6 +226,14 @@ class PopularityRecommender:
         return cand[rank].astype(np.int64)
 
 
+def parse_arm(text: str) -> tuple[str, str]:
+    """Split ``NAME=SPEC`` into (name, spec); a bare ``SPEC`` is its own name."""
+    name, sep, spec = text.partition("=")
+    if sep and name.strip() and all(c.isalnum() or c in "_-." for c in name.strip()):
+        return name.strip(), spec.strip()
+    return text.strip(), text.strip()
+
+
 def make_recommender(
     spec: str,
     *,
@@ -239,7 +247,7 @@ def make_recommender(
     Args:
         spec: ``random``, ``popularity``, ``policy:RUN_DIR`` (an RLlib run written by
             ``mtrec_ray.rl.train_policy``) or ``module.path:Factory`` (called with
-            ``n_items=``, ``popularity=``, ``seed=``).
+            ``n_items=``, ``popularity=``, ``seed=``), optionally as ``NAME=SPEC``.
         n_items: Catalogue size.
         popularity: Per-item consumption counts (needed by ``popularity``).
         seed: Seed of randomised recommenders.
@@ -248,7 +256,8 @@ def make_recommender(
     Raises:
         ConfigError: unknown spec, or missing popularity counts.
     """
-    label = name or spec
+    parsed_name, spec = parse_arm(spec)
+    label = name or parsed_name
     if spec == "random":
         return RandomRecommender(n_items=n_items, seed=seed, name=label)
     if spec == "popularity":

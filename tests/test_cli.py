@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from mtrec_ray.cli import main
+from tests.conftest import REPO_ROOT as REPO
 
 
 def _mtrec(*args: str) -> subprocess.CompletedProcess:
@@ -77,3 +78,18 @@ def test_demo_smoke_writes_metrics(tmp_path):
     metrics = json.loads((tmp_path / "demo" / "metrics.json").read_text())
     assert metrics["mode"] == "smoke"
     assert metrics["world"]["rows"] > 0
+
+
+def test_fit_sim_rl_ab_chain(ray_session, tmp_path):
+    world = tmp_path / "world"
+    assert main(["generate", "--users", "50", "--items", "80", "--out", str(world)]) == 0
+    assert main(["fit-sim", "--data", str(world), "--out", str(tmp_path / "sim"), "--smoke"]) == 0
+    assert (tmp_path / "sim" / "simulator.json").exists()
+    config = REPO / "rl_configs" / "ppo_user_session_click.yaml"
+    assert main(["rl", "--config", str(config), "--set", f"env.kwargs.artifact={tmp_path / 'sim'}",
+                 "--out", str(tmp_path / "ppo"), "--smoke"]) == 0
+    assert main(["ab", "--arms", f"random,popularity,ppo=policy:{tmp_path / 'ppo'}",
+                 "--world", str(world), "--smoke", "--out", str(tmp_path / "ab")]) == 0
+    report = json.loads((tmp_path / "ab" / "ab.json").read_text())
+    assert set(report["arms"]) == {"random", "popularity", "ppo"}
+    assert (tmp_path / "ab" / "ab.png").exists()

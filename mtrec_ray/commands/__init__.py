@@ -2,3 +2,4 @@
 
 from mtrec_ray.commands import data as _data  # noqa: F401
 from mtrec_ray.commands import demo as _demo  # noqa: F401
+from mtrec_ray.commands import sim as _sim  # noqa: F401

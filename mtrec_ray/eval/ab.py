@@ -32,7 +32,7 @@ import numpy as np
 from mtrec_ray.config import to_dict
 from mtrec_ray.errors import ConfigError
 from mtrec_ray.progress import console_print
-from mtrec_ray.recommenders import Histories, Recommender, make_recommender
+from mtrec_ray.recommenders import Histories, Recommender, make_recommender, parse_arm
 
 METRICS: dict[str, str] = {
     "viewing_time": "viewing time per user (minutes)",
@@ -273,7 +273,7 @@ def run_ab(
     for arm in arms:
         if isinstance(arm, str):
             pop = popularity
-            if arm == "popularity" and pop is None:
+            if parse_arm(arm)[1] == "popularity" and pop is None:
                 pop = popularity_counts(world, world_dir=cfg.world_dir, seed=cfg.seed)
             recs.append(make_recommender(arm, n_items=world.n_items, popularity=pop, seed=cfg.seed))
         else:
