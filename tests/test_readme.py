@@ -1,13 +1,15 @@
 """README examples are runnable: every bash block after ``<!-- readme-test -->`` runs.
 
-Blocks run in a temporary directory, in order, with this interpreter's ``bin`` first
-on PATH (so ``mtrec`` is the installed console script).
+Blocks run in a temporary directory holding copies of the repository's config folders
+(as if run from a checkout), with this interpreter's ``bin`` first on PATH (so
+``mtrec`` is the installed console script).
 """
 
 from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -40,6 +42,9 @@ def test_readme_example_runs(index, tmp_path):
     env.setdefault("RAY_AUTH_MODE", "disabled")
     env["MTREC_README_TEST"] = "1"
     (tmp_path / "runs").mkdir()
+    for folder in ("rl_configs", "tune_configs", "examples"):
+        if (REPO_ROOT / folder).is_dir():
+            shutil.copytree(REPO_ROOT / folder, tmp_path / folder)
     res = subprocess.run(
         ["bash", "-euo", "pipefail", "-c", readme_blocks()[index]],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
