@@ -26,9 +26,11 @@ class IRLConfig:
     """Discount of the user's soft-optimal planning; 0 is behaviour cloning of engagement."""
     evidence: Evidence = "all"
     """Behaviour the reward is learned from: all (depth, going on, returning) or continuation."""
-    use_click: bool = False
+    use_click: bool = True
     """Also explain the click choice (utility = weight * E[rho] + per-item attraction)."""
-    attraction_rank: int = 0
+    item_attraction: bool = True
+    """Per-item click attraction (thumbnail appeal, bait) that rho cannot absorb."""
+    attraction_rank: int = 2
     """Rank of a user-specific click attraction (absorbs e.g. bait susceptibility)."""
     item_prior: float = 0.0
     """Strength of the prior tying rho's item bias to a linear function of click attraction."""
@@ -52,11 +54,11 @@ class IRLConfig:
     """Huber threshold of the quantile loss."""
     l2_items: float = 1e-4
     """L2 penalty on the item embeddings used in a batch."""
-    lr: float = 3e-3
+    lr: float = 1e-2
     """Adam learning rate."""
     batch_size: int = 1024
     """Events per gradient step."""
-    epochs: int = 30
+    epochs: int = 12
     """Maximum epochs."""
     target_every: int = 1
     """Epochs between refreshes of the lagged weights (one round of targets)."""
@@ -87,7 +89,7 @@ class IRLConfig:
         if self.td_weight < 0 or self.kappa < 0 or self.l2_items < 0:
             raise ConfigError("irl.td_weight, irl.kappa and irl.l2_items must be >= 0")
         if self.lr <= 0:
-            raise ConfigError(f"irl.lr must be > 0, got {self.lr} (try 3e-3)")
+            raise ConfigError(f"irl.lr must be > 0, got {self.lr} (try 1e-2)")
         if self.batch_size < 1 or self.epochs < 1 or self.target_every < 1 or self.patience < 1:
             raise ConfigError("irl.batch_size, irl.epochs, irl.target_every, irl.patience must be >= 1")
 

@@ -59,6 +59,16 @@ class FeatureSpec:
     """Earlier consumptions of the session kept for the mood."""
     return_days: float = 2.0
     """A session 'returns' if the user's next session starts within this many days."""
+    pseudo_negatives: int = 0
+    """Logs without slates: random items the user never consumed, added to each event as
+    unchosen alternatives (a sampled choice set), 0 for none."""
+    pseudo_seed: int = 0
+    """Seed of the sampled alternatives."""
+
+    @property
+    def has_choices(self) -> bool:
+        """Whether events carry alternatives to the consumed item (slates or sampled)."""
+        return self.has_slates or self.pseudo_negatives > 0
 
     @property
     def n_depth(self) -> int:
@@ -145,6 +155,22 @@ def _session_ends(sess: np.ndarray) -> np.ndarray:
     return end
 
 
+def _pseudo_slates(chosen: np.ndarray, user: np.ndarray, spec: FeatureSpec) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Chosen item first, then random items the user never consumed (no nuisances)."""
+    n, k = spec.n_items, spec.pseudo_negatives
+    rng = np.random.default_rng(spec.pseudo_seed)
+    consumed = np.unique(user * n + chosen)
+    neg = rng.integers(0, n, size=(chosen.size, k))
+    for _ in range(20):
+        bad = np.isin(user[:, None] * n + neg, consumed)
+        if not bad.any():
+            break
+        neg[bad] = rng.integers(0, n, size=int(bad.sum()))
+    items = np.concatenate([chosen[:, None], neg], axis=1).astype(np.int64)
+    mask = np.ones(items.shape, dtype=bool)
+    return items, mask, np.zeros(items.shape + (spec.n_nuisance,), dtype=np.float32)
+
+
 def build_feature_spec(
     logs: pd.DataFrame,
     *,
@@ -153,8 +179,10 @@ def build_feature_spec(
     max_history: int = 20,
     max_mood: int = 8,
     return_days: float = 2.0,
+    pseudo_negatives: int = 0,
+    pseudo_seed: int = 0,
 ) -> FeatureSpec:
-    """Fit the data-derived constants on (training) logs."""
+    """Fit the data-derived constants on (training) logs (see ``FeatureSpec``)."""
     has_watch = "watch_ratio" in logs.columns and bool((logs.get("click", 1) == 1).any())
     has_slates = "slate_id" in logs.columns and "click" in logs.columns
     if has_watch:
@@ -174,6 +202,7 @@ def build_feature_spec(
         n_items=n_items, has_watch=has_watch, has_slates=has_slates, depth_edges=edges,
         log_duration_mean=ld_mean, log_duration_std=ld_std, max_history=max_history,
         max_mood=max_mood, return_days=return_days,
+        pseudo_negatives=0 if has_slates else pseudo_negatives, pseudo_seed=pseudo_seed,
     )
 
 
@@ -232,6 +261,8 @@ def build_events(logs: pd.DataFrame, spec: FeatureSpec) -> EventTable:
     slate_nuis[slate_idx, k_in] = nuis_rows
 
     user = df["user_id"].to_numpy(np.int64)[first]
+    if not spec.has_slates and spec.pseudo_negatives > 0 and n_ev:
+        slate_items, slate_mask, slate_nuis = _pseudo_slates(item[first], user, spec)
     raw_session = df["session_id"].to_numpy(np.int64)[first]
     # contiguous session index in sorted order (a session never spans users)
     new_sess = np.ones(n_ev, dtype=bool)

@@ -1,61 +1,78 @@
 r"""QR-IQL: distributional inverse soft-Q learning of the mental reward.
 
-The user is the agent. After each slate (an *event* t, state s_t) it decides how to
-engage: how deeply to watch the item x_t it consumed (depth action k), whether to go
-on or leave the session (c), and, after leaving, whether to come back (b). It acts
-soft-optimally (maximum entropy, temperature 1) with respect to a soft Q-function
-whose reward depends on the item only through the **mental reward**
-rho(s, x) -- N quantiles rho_1 <= ... <= rho_N at levels tau_i = (2i - 1) / 2N.
+The user is the agent. At each slate (an *event* t, state s_t: the history of consumed
+items and responses) it decides which item to consume, if any (the click c_t), how
+deeply to watch it (depth y_t), whether to go on or leave the session (o_t), and after
+leaving whether to come back within ``return_days`` (b_t). It acts soft-optimally
+(maximum entropy, temperature 1) with respect to a soft Q-function in which the item
+enters only through the **mental reward** rho(s, x): N quantiles
+rho_1 <= ... <= rho_N at levels tau_i = (2i - 1) / 2N (monotone by construction).
 
-Structured reward (one draw u = rho_i of the satisfaction per event; leave, bucket 0
-and "not back" are the anchors with value 0, which makes the reward identifiable)::
+Structured soft Q under a draw u = rho_i(s_t, x_t) of the realised satisfaction
+(leave, "not back", "no click" and the lowest depth are the anchors with value 0: with
+one action's value fixed, the reward is identifiable from behaviour)::
 
-    depth:     Q_i(k)   = w_k (rho_i + eta . z_t) + c_k,      w_k = sum_{l<=k} softplus(.)
-    go on:     Q_i(on)  = a + v rho_i + v_m m_t + phi(f_t) + beta_c . z_t + gamma W_i(s_{t+1})
-               (no consumption: a' + v_m m_t + phi(f_t) + gamma W_i(s_{t+1}))
-    come back: Q_i(back) = a_r + v_r m'_i
-    mood:      m_t = sum_j (1 - lam) lam^{age_j} E[rho(s_t, y_j)]   (y_j: earlier items of
-               the session), m'_i = lam m_t + (1 - lam) rho_i  after consuming x_t
+    depth   (gaussian, y = logit watch ratio):  pi_i(y) = N(y; a (rho_i + eta(z_t)) + c, sd^2)
+            (buckets: Q_i(k) = w_k (rho_i + eta(z_t)) + c_k, w_k = sum_{l<=k} softplus(.))
+    go on:  Q_i(on)   = a_o + v rho_i + v_m m_t + phi(f_t) + gamma E_j W_j(s_{t+1} | m'_i)
+            (no consumption: a_o' + v_m m_t + phi(f_t) + gamma E_j W_j(s_{t+1} | m_t))
+    back:   Q_i(back) = a_b + v_b m'_i
+    click:  Q(x)      = v_c E[rho(s_t, x)] + alpha_x + <g(s_t), h_x> + eta_c(z_x),  Q(none) = 0
+    mood:   m_t = sum_j (1 - lam) lam^{age_j} E[rho(s_t, y_j)]  (y_j: earlier consumptions of
+            the session),  m'_i = lam m_t + (1 - lam) rho_i  after consuming x_t
 
-``z_t`` are observable nuisances (log duration, its square, log(1 + position)) and
-``f_t`` observable session features: they enter through their own terms, which rho
-cannot absorb (rho never sees them), so duration does not leak into the mental reward.
-``w_k >= 0`` increasing and ``v, v_m, v_r >= 0`` fix the orientation: more satisfied
-users watch deeper, go on and come back more.
+The gaussian depth is a continuous max-ent action: its reward is the log-density, so its
+soft value is 0. ``a, v, v_m, v_b, v_c >= 0`` (and ``w`` increasing) orient rho: more
+satisfied users watch deeper, go on, come back, and expect more before clicking.
 
-The reward is the inverse soft Bellman step of this Q: ``r_i(s_t, a) = Q_i(s_t, a) -
-gamma E[V_i(s_{t+1}) | a]``, i.e. the terms without ``gamma W``; ``rho`` is read out
-as the mental reward (DESIGN.md lesson 1: not the expected reward of taken actions).
+Structure that keeps nuisances out of rho (DESIGN.md lesson 2):
 
-Likelihood: the realised satisfaction is a draw from rho's distribution and all
-decisions of the event are soft-optimal given the same draw, so::
+* observable nuisances ``z`` (log duration, its square, log(1 + position)) shift the
+  depth index through ``eta(z)`` and the click through ``eta_c``, and are *excluded*
+  from going on and coming back. Duration is fixed per item, so only this exclusion
+  separates "short, so finished" from "satisfying": rho must also explain going on.
+* clicks follow expectations and appeal: the per-item attraction ``alpha_x`` (thumbnail,
+  bait) and a rank-``attraction_rank`` user-specific attraction absorb what the click
+  shows beyond rho, so clicks inform rho only through the part of taste that going on
+  and watching confirm (bait earns clicks, not reward).
 
-    log p(a_t | s_t) = log (1/N) sum_i pi_i(k_t) pi_i(c_t) pi_i(b_t),   pi_i = softmax Q_i
+The reward is read off by the inverse soft Bellman step, ``r_i(s_t, a) = Q_i(s_t, a) -
+gamma E[V(s_{t+1}) | a]`` (the terms above without ``gamma W``); the item's part of
+it is rho, which is what the model reports (DESIGN.md lesson 1: not the expected
+reward of the taken actions).
 
-This mixture is what makes the quantiles identifiable: the spread of rho is what is
-needed to explain how much behaviour varies, jointly across depth, going on and coming
-back, for the same (state, item) beyond the logistic noise of a single draw.
+Likelihood: the realised satisfaction is a draw from rho's distribution and all the
+post-consumption decisions of the event are soft-optimal given the same draw::
 
-Critic: ``W_i(s')`` are N quantiles of the soft value of the next event (monotone by
-construction), trained with the QR-DQN quantile Huber loss against targets built with
-a **lagged** copy of the weights::
+    log p(a_t | s_t) = log pi(c_t) + log (1/N) sum_i pi_i(y_t) pi_i(o_t) pi_i(b_t)
 
-    y_i(t) = V^lag_i(s_{t+1}) = log sum_k exp Q^lag_i(k) + log(1 + exp Q^lag_i(on))
+The mixture identifies the quantiles: rho's spread is what explains how much depth,
+going on and coming back vary together for the same (state, item) beyond the noise of
+a single draw (N = 1 cannot represent it: the non-distributional ablation).
+
+Critic: ``W_j(s')``, N quantiles of the soft value of the next event, trained with the
+QR-DQN quantile Huber loss against targets built with a **lagged** copy of the weights
+(``compute_targets``)::
+
+    y_i(t) = V^lag_i(s_{t+1}) = sum of the soft values of event t+1's decisions under draw i
+           = log(1 + exp Q^lag_i(on))  [+ log sum_k exp Q^lag_i(k) with depth buckets]
     L_TD   = E_t sum_i E_j rho^kappa_{tau_i}(y_j(t) - W_i(s_{t+1}))
 
 Objective (minimised)::
 
-    L = - E_t log p(a_t | s_t) + td_weight L_TD + l2_items ||e_x||^2
+    L = - E_t log p(a_t | s_t) + td_weight L_TD + l2_items E||e_x||^2
+        [+ item_prior mean_x (b_x - k alpha_x - c)^2]
 
-``gamma = 0`` removes the lookahead (behaviour cloning of engagement, an ablation);
-``evidence = "continuation"`` keeps only going on / coming back (an ablation).
+``gamma = 0`` removes the lookahead (behaviour cloning of engagement: an ablation);
+``evidence = "continuation"`` keeps only going on and coming back (an ablation).
 
-Pieces (designed so Ray actors and Ray Train can reuse them):
+Pieces (shared with the Ray actors and the Ray Train learner in ``distributed.py``):
 
 * ``compute_targets(lagged, events)``: next-event soft-value quantiles for every event
-  of a table or shard, with lagged weights (pure, no optimiser).
-* ``qr_iql_loss(model, batch, targets)``: the objective on a batch (pure function).
-* ``train_qr_iql(...)``: a plain single-process loop: each round (``target_every``
+  of a table or user shard, with lagged weights (no gradients, no optimiser).
+* ``update_critic_offset(model, targets)``: learner-side re-centring of the critic.
+* ``qr_iql_loss(model, batch, targets)``: the objective on a batch.
+* ``train_qr_iql(...)``: the plain single-process loop: each round (``target_every``
   epochs) copy the weights, compute targets, run minibatch Adam; early stopping on the
   validation negative log-likelihood.
 """
@@ -108,11 +125,8 @@ class ValueCritic(nn.Module):
         # value; the networks only learn the deviation from it.
         self.register_buffer("offset", torch.zeros(()))
 
-    def forward(self, state_feats: Tensor, consumed: Tensor, mood_next: Tensor) -> Tensor:
-        """``state_feats (B, S)``, ``consumed (B,)``, ``mood_next (B, N)`` -> ``(B, N)``.
-
-        Draw i's location uses draw i's mood (comonotone coupling of draws and quantiles).
-        """
+    def location(self, state_feats: Tensor, consumed: Tensor, mood_next: Tensor) -> Tensor:
+        """Expected next value ``E_j W_j(s')`` under each draw's mood: ``(B, N)``."""
         n = mood_next.shape[-1]
         x = torch.cat(
             [
@@ -122,9 +136,14 @@ class ValueCritic(nn.Module):
             ],
             dim=-1,
         )
-        loc = self.loc(x).squeeze(-1)  # (B, N)
+        return self.offset + self.loc(x).squeeze(-1)
+
+    def forward(self, state_feats: Tensor, consumed: Tensor, mood_next: Tensor) -> Tensor:
+        """Quantiles ``(B, N)`` of ``W(s')``: ``state_feats (B, S)``, ``consumed (B,)``,
+        ``mood_next (B, N)``; quantile i is taken at draw i's mood (comonotone coupling)."""
+        loc = self.location(state_feats, consumed, mood_next)
         shape = self.head(torch.zeros_like(loc[:, 0]), state_feats)  # (B, N), mean 0
-        return self.offset + loc + shape
+        return loc + shape
 
 
 class QRIQLModel(nn.Module):
@@ -160,6 +179,7 @@ class QRIQLModel(nn.Module):
         self.back_w = nn.Parameter(torch.tensor(math.log(math.expm1(0.5))))
         self.critic = ValueCritic(n_state=s, n_quantiles=n, hidden=h)
         self.attraction = nn.Embedding(spec.n_items + 1, 1, padding_idx=spec.n_items)
+        self.attraction.weight.requires_grad_(config.item_attraction)
         nn.init.zeros_(self.attraction.weight)
         self.click_w = nn.Parameter(torch.tensor(math.log(math.expm1(0.5))))
         self.click_nuis = nn.Linear(z, 1, bias=False)
@@ -219,7 +239,9 @@ def event_outputs(model: QRIQLModel, batch: dict[str, Tensor]) -> EventOutputs:
         mood = torch.zeros_like(cf)
         mood_next = rho
     f = batch["state_feats"]
-    w_next = model.critic(f, consumed, mood_next)
+    # the decision uses the expected next value (risk-neutral soft Bellman step); the
+    # quantiles are fitted to the targets with the mood input detached
+    w_next = model.critic.location(f, consumed, mood_next)
     w_next_td = model.critic(f, consumed, mood_next.detach())
 
     zero = torch.zeros_like(rho)
@@ -266,7 +288,7 @@ def event_outputs(model: QRIQLModel, batch: dict[str, Tensor]) -> EventOutputs:
 
     # click choice among the slate (draw-independent: the user acts on expectations)
     logp_fixed = torch.zeros_like(cf)
-    if cfg.use_click and spec.has_slates and cfg.evidence == "all":
+    if cfg.use_click and spec.has_choices and cfg.evidence == "all":
         slate = batch["slate_items"]
         rho_slate = rm.mean_from_state(u, slate)  # (B, K)
         util = (

@@ -64,7 +64,7 @@ class RewardModelConfig:
 
     encoder: EncoderKind = "mean"
     """History encoder: mean (pooled MLP), gru or transformer."""
-    dim: int = 32
+    dim: int = 16
     """Width of item embeddings and of the state vector."""
     n_quantiles: int = 16
     """Quantiles N of the mental reward; 1 is the non-distributional ablation."""
