@@ -86,3 +86,5 @@ def test_evaluate_ranking_end_to_end_with_rating_groups_and_history_mask():
     valid = evaluate_ranking(model, data, "valid", ks=(1,))
     assert valid["hr@1"] == 1.0  # both valid targets are item 2, the top item
     assert np.isfinite(out["eval_seconds"])
+    from_events = evaluate_ranking(model, events, "test", ks=(1, 3))  # sequences built on the fly
+    assert from_events["hr@3"] == out["hr@3"] and from_events["ndcg@3"] == out["ndcg@3"]

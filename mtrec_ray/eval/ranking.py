@@ -166,7 +166,7 @@ def _model_device(model: Any) -> torch.device:
 
 def evaluate_ranking(
     model: Any,
-    data: SeqData,
+    data: SeqData | Any,
     split: str = "test",
     *,
     ks: Sequence[int] = DEFAULT_KS,
@@ -177,6 +177,17 @@ def evaluate_ranking(
 ) -> dict[str, float]:
     """Leave-one-out full-ranking metrics of ``model`` on ``split`` (see the module docstring).
 
+    Args:
+        model: a ``TrainedSeqRec`` or anything with ``score_histories`` (see ``rank_targets``).
+        data: ``SeqData``, or canonical events / a loaded dataset (sequences are built with
+            the model's ``config.max_len``, else 50).
+        split: ``valid`` or ``test``.
+        ks: cut-offs of HR and NDCG.
+        mrr_ks: cut-offs of MRR.
+        batch_size: users per scoring batch.
+        device: where to score (default: the model's device).
+        mask_history: remove the user's already-consumed items from the ranking.
+
     Returns:
         ``hr@10``, ``hr@20``, ``ndcg@10``, ``ndcg@20``, ``mrr@10``, ``n_users``,
         ``eval_seconds``; when the data carries a ``rating`` label for the split's targets,
@@ -184,6 +195,11 @@ def evaluate_ranking(
     """
     if split not in ("valid", "test"):
         raise ValueError(f"split must be 'valid' or 'test', got {split!r}")
+    if not hasattr(data, "split"):  # canonical events or a loaded dataset
+        from mtrec_ray.seqrec.data import build_sequences
+
+        max_len = getattr(getattr(model, "config", None), "max_len", 50)
+        data = build_sequences(data, max_len=max_len)
     was_training = bool(getattr(model, "training", False))
     if hasattr(model, "eval"):
         model.eval()

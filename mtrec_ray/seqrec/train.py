@@ -304,12 +304,14 @@ def _fit(
         history = list(restore["history"])
         resumed = list(restore.get("resumed", [])) + [start]
     net = wrap(model) if wrap is not None else model
+    torch.manual_seed(cfg.seed + 7919 * rank)  # same init everywhere, own dropout noise per worker
 
-    inputs = torch.as_tensor(loop["inputs"], device=device)
-    targets = torch.as_tensor(loop["targets"], device=device)
-    weights = None if loop["weights"] is None else torch.as_tensor(loop["weights"], device=device)
-    v_hist = torch.as_tensor(loop["valid_histories"], device=device)
-    v_targets = torch.as_tensor(loop["valid_targets"], device=device)
+    def tensor(a: np.ndarray) -> Tensor:  # copy: arrays Ray ships to workers are read-only
+        return torch.from_numpy(np.array(a, copy=True)).to(device)
+
+    inputs, targets = tensor(loop["inputs"]), tensor(loop["targets"])
+    weights = None if loop["weights"] is None else tensor(loop["weights"])
+    v_hist, v_targets = tensor(loop["valid_histories"]), tensor(loop["valid_targets"])
     n_windows = len(inputs)
     per_rank = math.ceil(n_windows / world)
 
