@@ -2,4 +2,5 @@
 
 from mtrec_ray.commands import data as _data  # noqa: F401
 from mtrec_ray.commands import demo as _demo  # noqa: F401
+from mtrec_ray.commands import irl as _irl  # noqa: F401
 from mtrec_ray.commands import sim as _sim  # noqa: F401

@@ -122,10 +122,17 @@ def world_quality(
     seed: int = 0,
     ablations: bool = True,
     watch_per_impression: bool = False,
+    baseline_lrs: tuple[float, ...] = (3e-3, 1e-2),
     n_boot: int = 200,
     log: Log | None = None,
+    data: WorldData | None = None,
+    trained: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Train QR-IQL, its ablations and the baselines on a world log; judge on held-out users.
+
+    Every baseline is fitted once per learning rate in ``baseline_lrs`` and the fit with
+    the lowest validation loss is kept (then the watch model's target transform is
+    chosen the same way).
 
     Args:
         world_logs: ``envs.ground_truth_world.WorldLogs``.
@@ -134,15 +141,22 @@ def world_quality(
         seed: seed of the split, the evaluation pairs and the training runs.
         ablations: also train N = 1, gamma = 0 and continuation-only variants.
         watch_per_impression: also tune watch-time models on every exposure.
+        baseline_lrs: learning rates tried for every baseline.
         n_boot: bootstrap resamples (of users) for the intervals.
         log: progress lines (e.g. ``print``).
+        data: already prepared inputs (then ``world_logs`` may be None).
+        trained: variants already trained elsewhere (e.g. ``{"qr_iql": result}`` from
+            the Ray pipeline), judged as they are instead of being trained again.
     """
     irl = irl or IRLConfig()
     baseline = baseline or B.BaselineConfig(
         encoder=irl.model.encoder, dim=irl.model.dim, max_history=irl.model.max_history,
         lr=irl.lr, batch_size=irl.batch_size, patience=irl.patience, seed=seed, device=irl.device,
     )
-    data, t_prep = _timed(log, "prepare", lambda: prepare_world(world_logs, seed=seed, max_history=irl.model.max_history))
+    if data is None:
+        data, t_prep = _timed(log, "prepare", lambda: prepare_world(world_logs, seed=seed, max_history=irl.model.max_history))
+    else:
+        t_prep = 0.0
     test = data.pairs["test"]
     tr, va = data.events["train"], data.events["valid"]
     out: dict[str, Any] = {"timing_s": {"prepare": t_prep}, "n_test_pairs": int(test.truth.size),
@@ -164,7 +178,10 @@ def world_quality(
             "continuation_only": irl.replace(evidence="continuation"),
         })
     for name, cfg in variants.items():
-        res, sec = _timed(log, f"train {name}", lambda cfg=cfg: _irl(data, cfg, log))
+        if trained and name in trained:
+            res, sec = trained[name], 0.0
+        else:
+            res, sec = _timed(log, f"train {name}", lambda cfg=cfg: _irl(data, cfg, log))
         out["timing_s"][name] = sec
         out.setdefault("epochs", {})[name] = len(res.history)
         out.setdefault("seconds_per_epoch", {})[name] = float(np.mean([h["seconds"] for h in res.history]))
@@ -177,8 +194,9 @@ def world_quality(
     out["coverage_error"] = out.pop("coverage_error_qr_iql")
 
     # --- baselines
-    click, sec = _timed(log, "train click model", lambda: B.fit_per_event(
-        tr, B.click_rows(tr), va, B.click_rows(va), spec=data.spec, kinds=["bce"], config=baseline))
+    rows_tr, rows_va = B.click_rows(tr), B.click_rows(va)
+    click, sec = _timed(log, "train click model", lambda: _tuned_fit(lambda c: B.fit_per_event(
+        tr, rows_tr, va, rows_va, spec=data.spec, kinds=["bce"], config=c), baseline, baseline_lrs))
     out["timing_s"]["click_model"] = sec
     judge("click_model", _predict(click, test)[..., 0])
     out["spearman_popularity"] = float(bootstrap_spearman(B.popularity(tr, data.spec.n_items)[test.items], test.truth, test.user, n_boot=2)[0])
@@ -190,9 +208,10 @@ def world_quality(
         for tf in B.TRANSFORMS:
             base_values = played_tr if not per_imp else _impression_watch(tr)
             transform = B.TargetTransform(tf, base_values)
-            fit, sec = _timed(log, f"train watch {family} {tf}", lambda t=transform, p=per_imp: B.fit_per_event(
-                tr, B.watch_rows(tr, t, per_impression=p), va, B.watch_rows(va, t, per_impression=p),
-                spec=data.spec, kinds=["mse"], config=baseline))
+            w_tr = B.watch_rows(tr, transform, per_impression=per_imp)
+            w_va = B.watch_rows(va, transform, per_impression=per_imp)
+            fit, sec = _timed(log, f"train watch {family} {tf}", lambda a=w_tr, b=w_va: _tuned_fit(lambda c: B.fit_per_event(
+                tr, a, va, b, spec=data.spec, kinds=["mse"], config=c), baseline, baseline_lrs))
             score = _predict(fit, test)[..., 0]
             s, ci = bootstrap_spearman(score, test.truth, test.user, n_boot=n_boot, seed=seed)
             watch[f"{family}_{tf}"] = {"valid_loss": fit.valid_loss[0], "spearman": s, "ci95": list(ci), "seconds": sec, "family": family, "transform": tf}
@@ -209,9 +228,9 @@ def world_quality(
     out["spearman_watch_model_best_on_test_ci95"] = best_test["ci95"]
 
     transform = B.TargetTransform(chosen["per_play"]["transform"], played_tr)
-    eng, sec = _timed(log, "train engagement model", lambda: B.fit_per_event(
-        tr, B.engagement_rows(tr, transform), va, B.engagement_rows(va, transform),
-        spec=data.spec, kinds=["bce", "mse", "bce"], config=baseline))
+    e_tr, e_va = B.engagement_rows(tr, transform), B.engagement_rows(va, transform)
+    eng, sec = _timed(log, "train engagement model", lambda: _tuned_fit(lambda c: B.fit_per_event(
+        tr, e_tr, va, e_va, spec=data.spec, kinds=["bce", "mse", "bce"], config=c), baseline, baseline_lrs))
     out["timing_s"]["engagement_model"] = sec
     pred = _predict(eng, test)
     judge("engagement_model", sum(B.standardise(pred[..., i]) for i in range(3)))
@@ -220,6 +239,14 @@ def world_quality(
         heads[head] = bootstrap_spearman(pred[..., i], test.truth, test.user, n_boot=2)[0]
     out["spearman_engagement_heads"] = heads
     return out
+
+
+def _tuned_fit(fit: Callable[[B.BaselineConfig], B.FitResult], config: B.BaselineConfig, lrs: tuple[float, ...]) -> B.FitResult:
+    """Fit once per learning rate; keep the fit with the lowest total validation loss."""
+    import dataclasses
+
+    fits = [fit(dataclasses.replace(config, lr=lr)) for lr in lrs]
+    return min(fits, key=lambda f: float(sum(f.valid_loss)))
 
 
 def _impression_watch(events: EventTable) -> np.ndarray:
@@ -242,6 +269,7 @@ def movielens_quality(
     baseline: B.BaselineConfig | None = None,
     seed: int = 0,
     pseudo_negatives: int = 4,
+    baseline_lrs: tuple[float, ...] = (3e-3, 1e-2),
     log: Log | None = None,
 ) -> dict[str, Any]:
     """Rating AUC on MovieLens (ratings held out as ``label_rating``, never trained on).
@@ -277,8 +305,9 @@ def movielens_quality(
     q = score_pairs(res.reward_model, te.hist_items, te.hist_feats, te.item[:, None])[:, 0]
     out["auc_rating"] = rating_auc(q.mean(-1), rating)
     out["timing_s"] = {"qr_iql": sec}
-    click, sec = _timed(log, "train click model (movielens)", lambda: B.fit_per_event(
-        ev["train"], B.click_rows(ev["train"]), ev["valid"], B.click_rows(ev["valid"]), spec=spec, kinds=["bce"], config=baseline))
+    rows_tr, rows_va = B.click_rows(ev["train"]), B.click_rows(ev["valid"])
+    click, sec = _timed(log, "train click model (movielens)", lambda: _tuned_fit(lambda c: B.fit_per_event(
+        ev["train"], rows_tr, ev["valid"], rows_va, spec=spec, kinds=["bce"], config=c), baseline, baseline_lrs))
     out["timing_s"]["click_model"] = sec
     pc = B.predict_pairs(click.model, te.hist_items, te.hist_feats, te.item[:, None], te.nuis[:, None])[:, 0, 0]
     out["auc_rating_click_model"] = rating_auc(pc, rating)

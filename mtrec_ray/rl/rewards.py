@@ -143,43 +143,15 @@ BUILTIN_REWARDS = ("click", "watch_time", "watch_ratio", "satisfaction", "mental
 
 
 def load_mental_reward(path: str | Path) -> RewardFunction:
-    """Load the IRL step's mental reward model from ``path`` as a reward function.
+    """Load ``mtrec irl``'s mental reward model from ``path`` as a reward function.
 
-    Looks for ``MentalRewardModel`` in ``mtrec_ray.models`` (then ``mtrec_ray.irl``); the
-    loaded object is used directly when it implements :class:`RewardFunction`, through
-    ``as_reward_function()`` when it has one, else through :class:`ItemScoreReward`.
+    The consumed item's mean mental reward in the pre-step state (0 without a click),
+    through ``mtrec_ray.irl.scoring.MentalRewardScorer`` (which rebuilds the history
+    features the model was trained with).
     """
-    cls = None
-    for module in ("mtrec_ray.models", "mtrec_ray.irl"):
-        try:
-            cls = getattr(importlib.import_module(module), "MentalRewardModel", None)
-        except ImportError:
-            cls = None
-        if cls is not None:
-            break
-    if cls is None:
-        raise ConfigError(
-            "reward 'mental:...' needs mtrec_ray.models.MentalRewardModel (the IRL step), "
-            "which is not available in this installation"
-        )
-    model = cls.load(path)
-    if callable(getattr(model, "as_reward_function", None)):
-        model = model.as_reward_function()
-    if isinstance(model, RewardFunction):
-        return model
-    score = getattr(model, "score", None)
-    if callable(score):
-        import inspect
+    from mtrec_ray.irl.scoring import MentalRewardScorer
 
-        params = list(inspect.signature(score).parameters)
-        if params[:2] == ["histories", "items"]:
-            return ItemScoreReward(model, name="mental")
-    raise ConfigError(
-        f"{type(model).__name__} loaded from {path} is not a reward function: it needs "
-        "as_reward_function() returning an object with name, requires_true_satisfaction and "
-        "__call__(ctx: RewardContext) -> float32 [B], or score(histories, items) -> [B] "
-        "(see mtrec_ray.rl.rewards)"
-    )
+    return MentalRewardScorer.load(path).as_reward_function()
 
 
 def resolve_reward(spec: str | RewardFunction | None, **kwargs: Any) -> RewardFunction:
