@@ -17,13 +17,13 @@ def init_ray(address: str | None = None, *, num_cpus: int | None = None, quiet: 
     import ray
 
     if not ray.is_initialized():
-        env_vars = {"OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
-        kwargs: dict[str, Any] = {"runtime_env": {"env_vars": env_vars}, "log_to_driver": True}
         if address in (None, "", "local"):
-            kwargs.update(num_cpus=num_cpus, include_dashboard=False)
-            ray.init(**kwargs)
+            env_vars = {"OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
+            ray.init(num_cpus=num_cpus, include_dashboard=False, runtime_env={"env_vars": env_vars})
         else:
-            ray.init(address=address, **kwargs)
+            # Inside `ray job submit` the job's runtime env applies; adding one here would
+            # conflict with it, so a cluster connection passes none.
+            ray.init(address=address)
     if not quiet:
         console_print(resource_summary())
     return ray
