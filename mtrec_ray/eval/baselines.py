@@ -263,10 +263,11 @@ def evaluate_per_event(
 @torch.no_grad()
 def predict_pairs(
     model: PerEventModel, hist_items: np.ndarray, hist_feats: np.ndarray, items: np.ndarray, nuis: np.ndarray,
-    *, device: str | torch.device = "cpu", chunk: int = 4096,
+    *, chunk: int = 4096,
 ) -> np.ndarray:
-    """Predictions ``(P, C, T)`` for states and candidate items."""
+    """Predictions ``(P, C, T)`` for states and candidate items (on the model's device)."""
     model.eval()
+    device = next(model.parameters()).device
     out = []
     for s in range(0, hist_items.shape[0], chunk):
         sl = slice(s, s + chunk)

@@ -55,7 +55,7 @@ class EvalPairs:
     realised: np.ndarray
     """One realised satisfaction draw per pair (P, C)."""
     shown: np.ndarray
-    """True where the candidate was in the logged slate (P, C)."""
+    """True where the candidate was in the logged slate, or ever shown to the user (P, C)."""
 
 
 def item_nuisance(
@@ -106,18 +106,24 @@ def build_eval_pairs(
     k = slate.shape[1]
     cand = np.full((idx.size, k + n_unshown), n_items, dtype=np.int64)
     cand[:, :k] = slate
-    for p, e in enumerate(idx):
-        blocked = np.zeros(n_items + 1, dtype=bool)
-        blocked[shown_items.get(int(events.user[e]), np.zeros(0, dtype=np.int64))] = True
-        blocked[events.hist_items[e]] = True
-        free = np.flatnonzero(~blocked[:n_items])
-        cand[p, k:] = rng.choice(free, size=n_unshown, replace=False)
-        # pad slots of short slates with unshown items too
-        pad = cand[p, :k] == n_items
-        if pad.any():
-            cand[p, :k][pad] = rng.choice(np.setdiff1d(free, cand[p, k:]), size=int(pad.sum()), replace=False)
     shown = np.zeros(cand.shape, dtype=bool)
     shown[:, :k] = events.slate_mask[idx]
+    for p, e in enumerate(idx):
+        ever = np.zeros(n_items + 1, dtype=bool)
+        ever[shown_items.get(int(events.user[e]), np.zeros(0, dtype=np.int64))] = True
+        blocked = ever.copy()
+        blocked[events.hist_items[e]] = True
+        blocked[cand[p, :k]] = True
+        free = np.flatnonzero(~blocked[:n_items])
+        need = n_unshown + int((cand[p, :k] == n_items).sum())
+        if free.size < need:  # a user shown (almost) everything: fall back to shown items
+            extra = np.flatnonzero(~np.isin(np.arange(n_items), np.concatenate([events.hist_items[e], cand[p, :k], free])))
+            free = np.concatenate([free, rng.permutation(extra)[: need - free.size]])
+        pick = rng.choice(free, size=need, replace=False)
+        cand[p, k:] = pick[:n_unshown]
+        pad = np.flatnonzero(cand[p, :k] == n_items)
+        cand[p, pad] = pick[n_unshown:]
+        shown[p, k:] = ever[cand[p, k:]]
     user = events.user[idx]
     world_hist = events.hist_items[idx]
     world_hist = np.where(world_hist == n_items, -1, world_hist)

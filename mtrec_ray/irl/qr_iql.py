@@ -489,11 +489,12 @@ def score_pairs(
     hist_feats: np.ndarray,
     items: np.ndarray,
     *,
-    device: str | torch.device = "cpu",
     chunk_size: int = 4096,
 ) -> np.ndarray:
-    """Quantiles ``(P, C, N)`` of rho for P states and C candidate items each."""
+    """Quantiles ``(P, C, N)`` of rho for P states and C candidate items each (numpy in,
+    numpy out; computed on the model's device)."""
     reward.eval()
+    device = next(reward.parameters()).device
     out = []
     with torch.no_grad():
         for s in range(0, hist_items.shape[0], chunk_size):
