@@ -255,6 +255,28 @@ def _sum_over_workers(value: int, world: int, dev: Any) -> int:
     return int(t.item())
 
 
+def _recentre_critic(model: Any, next_value: Any, has_next: Any, world: int, dev: Any) -> None:
+    """``update_critic_offset`` on the targets of all workers (the global mean)."""
+    import torch
+
+    from mtrec_ray.irl.qr_iql import update_critic_offset
+
+    if world == 1:
+        update_critic_offset(model, {"next_value": next_value, "has_next": has_next})
+        return
+    import torch.distributed as torch_dist
+
+    mask = has_next
+    stats = torch.tensor(
+        [float(next_value[mask].sum()) / max(next_value.shape[-1], 1), float(mask.sum())],
+        dtype=torch.float64, device=dev,
+    )
+    torch_dist.all_reduce(stats)
+    if stats[1] > 0:
+        with torch.no_grad():
+            model.critic.offset.fill_(float(stats[0] / stats[1]))
+
+
 def train_loop_per_worker(cfg: dict[str, Any]) -> None:
     """Ray Train worker loop of the distributed QR-IQL learner (see the module docstring)."""
     import ray
@@ -346,6 +368,7 @@ def train_loop_per_worker(cfg: dict[str, Any]) -> None:
             targeted = int(nv.shape[0])
             next_value = torch.as_tensor(nv, device=dev)
             has_next = torch.as_tensor(hn, device=dev)
+            _recentre_critic(model, next_value, has_next, world, dev)
         t_targets = time.perf_counter() - t0
         model.train()
         sums = {"loss": 0.0, "nll": 0.0, "td": 0.0}
