@@ -10,7 +10,8 @@ interaction histories, which ``k`` items to show next::
 (``mtrec_ray.eval.ab``) deploys recommenders through this interface only.
 
 Build one from a short spec string with :func:`make_recommender`: ``random``,
-``popularity``, ``policy:RUN_DIR`` (a trained RLlib policy, see ``mtrec_ray.rl``), or
+``popularity``, ``policy:RUN_DIR`` (a trained RLlib policy, see ``mtrec_ray.rl``),
+``seqrec:DIR`` (a saved SASRec / GRU4Rec, see ``mtrec_ray.seqrec``), or
 ``module.path:Factory`` (called with ``n_items=``, ``popularity=``, ``seed=``).
 """
 
@@ -246,7 +247,7 @@ def make_recommender(
 
     Args:
         spec: ``random``, ``popularity``, ``policy:RUN_DIR`` (an RLlib run written by
-            ``mtrec_ray.rl.train_policy``) or ``module.path:Factory`` (called with
+            ``mtrec_ray.rl.train_policy``), ``seqrec:DIR`` (``TrainedSeqRec.save``) or ``module.path:Factory`` (called with
             ``n_items=``, ``popularity=``, ``seed=``), optionally as ``NAME=SPEC``.
         n_items: Catalogue size.
         popularity: Per-item consumption counts (needed by ``popularity``).
@@ -268,6 +269,10 @@ def make_recommender(
         from mtrec_ray.rl.policy import PolicyRecommender
 
         return PolicyRecommender.load(spec[len("policy:") :], name=label)
+    if spec.startswith("seqrec:"):
+        from mtrec_ray.seqrec.recommender import SeqRecRecommender
+
+        return SeqRecRecommender.load(spec[len("seqrec:") :], name=label)
     if ":" in spec:
         import importlib
 
@@ -283,5 +288,5 @@ def make_recommender(
             )
         return rec
     raise ConfigError(
-        f"unknown recommender {spec!r}; use random, popularity, policy:RUN_DIR or module.path:Factory"
+        f"unknown recommender {spec!r}; use random, popularity, policy:RUN_DIR, seqrec:DIR or module.path:Factory"
     )

@@ -3,26 +3,24 @@
 How to run::
 
     mtrec demo --out runs/demo            # the full preset
-    mtrec demo --quick --out runs/demo    # smaller sizes, minutes on a laptop
+    mtrec demo --quick --out runs/demo    # smaller sizes, under 10 minutes on 2 CPU cores
 
-What you should see: progress for each stage, then ``runs/demo/metrics.json`` with
-the world's statistics and every later stage's metrics.
+What you should see: a start and an end line (with its time) for each of the seven
+stages (world, simulator, mental reward, SASRec / MTRec-SASRec, PPO click / mental,
+A/B, report), then ``runs/demo/report.html`` (self-contained) and
+``runs/demo/metrics.json`` (``recovery.spearman``, ``ab.viewing_time_lift``,
+``ab.viewing_time_lift_ci95``, ``ab.satisfaction_lift``, ``offline.ndcg10_sasrec``,
+``offline.ndcg10_mtrec_sasrec``, ...). ``--set`` / ``--config`` keys apply to the world.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import time
 from pathlib import Path
 
 from mtrec_ray.cli import _common, _print_json, command
-from mtrec_ray.commands.data import WORLD_REPORT, generate_world_dataset
 from mtrec_ray.progress import console_print
 from mtrec_ray.storage import output_dir
-
-#: Sizes per mode: (users, items, days).
-DEMO_SIZES = {"full": (3000, 1000, 7.0), "quick": (1000, 500, 7.0), "smoke": (40, 80, 2.0)}
 
 
 def _demo_args(p: argparse.ArgumentParser) -> None:
@@ -31,21 +29,28 @@ def _demo_args(p: argparse.ArgumentParser) -> None:
     _common(p, out_default="runs/demo")
 
 
-@command("demo", "The main job: generate the ground-truth world and run the pipeline on it.", _demo_args)
+@command(
+    "demo",
+    "The main job: world logs -> simulator -> mental reward -> SASRec / MTRec-SASRec and PPO "
+    "(click, mental) -> A/B in the ground-truth world -> report.html and metrics.json.",
+    _demo_args,
+)
 def cmd_demo(args: argparse.Namespace) -> int:
+    from mtrec_ray.align.demo import run_demo
+
     mode = "smoke" if args.smoke else "quick" if args.quick else "full"
-    users, items, days = DEMO_SIZES[mode]
-    metrics: dict = {"mode": mode, "preset": args.preset, "seed": args.seed, "stages_s": {}}
     with output_dir(args.out) as out:
-        t0 = time.perf_counter()
-        console_print(f"[bold]stage 1[/]: ground-truth world '{args.preset}' ({users} users, {items} items)")
-        data_dir = generate_world_dataset(
-            preset=args.preset, out=Path(out) / "world", seed=args.seed,
-            users=users, items=items, days=days, overrides=args.set, config_file=args.config,
-        )
-        metrics["world"] = json.loads((data_dir / WORLD_REPORT).read_text())
-        metrics["stages_s"]["world"] = time.perf_counter() - t0
-        (Path(out) / "metrics.json").write_text(json.dumps(metrics, indent=2, default=float))
-        _print_json(metrics)
-        console_print(f"[green]demo done[/]: {Path(args.out) / 'metrics.json'}")
+        metrics = run_demo(out, mode=mode, preset=args.preset, seed=args.seed, address=args.address,
+                           world_overrides=args.set, world_config_file=args.config)
+    keys = ("viewing_time_lift", "viewing_time_lift_ci95", "satisfaction_lift", "satisfaction_diff",
+            "satisfaction_diff_ci95", "arm", "twin", "target_met")
+    _print_json({
+        "recovery.spearman": metrics.get("recovery", {}).get("spearman"),
+        **{f"ab.{k}": metrics["ab"].get(k) for k in keys},
+        "offline.ndcg10_sasrec": metrics["offline"]["ndcg10_sasrec"],
+        "offline.ndcg10_mtrec_sasrec": metrics["offline"]["ndcg10_mtrec_sasrec"],
+        "total_s": metrics["total_s"],
+    })
+    console_print(f"[green]demo done[/] in {metrics['total_s']:.0f}s: {Path(args.out) / 'report.html'}, "
+                  f"{Path(args.out) / 'metrics.json'}")
     return 0
