@@ -70,7 +70,9 @@ Pieces (shared with the Ray actors and the Ray Train learner in ``distributed.py
 
 * ``compute_targets(lagged, events)``: next-event soft-value quantiles for every event
   of a table or user shard, with lagged weights (no gradients, no optimiser).
-* ``update_critic_offset(model, targets)``: learner-side re-centring of the critic.
+* ``update_critic_offset(model, targets)``: learner-side re-centring of the critic
+  (the constant is folded into the going-on intercept, so the read-off reward of going
+  on is ``a_o - gamma * offset`` + the rest).
 * ``qr_iql_loss(model, batch, targets)``: the objective on a batch.
 * ``train_qr_iql(...)``: the plain single-process loop: each round (``target_every``
   epochs) copy the weights, compute targets, run minibatch Adam; early stopping on the
@@ -240,8 +242,10 @@ def event_outputs(model: QRIQLModel, batch: dict[str, Tensor]) -> EventOutputs:
         mood_next = rho
     f = batch["state_feats"]
     # the decision uses the expected next value (risk-neutral soft Bellman step); the
-    # quantiles are fitted to the targets with the mood input detached
-    w_next = model.critic.location(f, consumed, mood_next)
+    # critic's constant offset is folded into the going-on intercept a_o (a constant
+    # shift of one action's value), so re-centring the critic never jolts the policy;
+    # the quantiles are fitted to the targets with the mood input detached
+    w_next = model.critic.location(f, consumed, mood_next) - model.critic.offset
     w_next_td = model.critic(f, consumed, mood_next.detach())
 
     zero = torch.zeros_like(rho)
