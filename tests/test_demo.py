@@ -1,4 +1,4 @@
-"""``mtrec demo --quick --smoke`` end to end on tiny sizes (one in-process run, ~1 minute)."""
+"""``mtrec demo --quick --smoke`` end to end on tiny sizes, then ``mtrec align`` on its outputs."""
 
 from __future__ import annotations
 
@@ -25,3 +25,14 @@ def test_demo_smoke(ray_session, tmp_path) -> None:
     html = (out / "report.html").read_text()
     assert html.count("data:image/png;base64,") >= 5
     assert (out / "ab" / "ab.json").exists() and (out / "seqrec" / "mtrec-sasrec" / "seqrec.pt").exists()
+
+    # ``mtrec align`` on the demo's world and reward (sequential arms + A/B; no PPO, no Ray Train).
+    aligned = tmp_path / "align"
+    assert main(["align", "--data", str(out / "world"), "--model", str(out / "irl" / "model"),
+                 "--out", str(aligned), "--smoke"]) == 0
+    summary = json.loads((aligned / "align.json").read_text())
+    assert [r["arm"] for r in summary["offline"]] == ["sasrec", "mtrec-sasrec", "mtrec-cvar-sasrec"]
+    assert {(p["arm"], p["vs"]) for p in summary["ab"]["pairs"]} == {
+        ("mtrec-sasrec", "sasrec"), ("mtrec-cvar-sasrec", "sasrec"),
+    }
+    assert summary["arms"]["sasrec"].startswith("seqrec:") and (aligned / "report.html").exists()
