@@ -72,14 +72,6 @@ def test_unknown_format_is_a_clear_error(tmp_path, capsys, fmt):
 
 
 
-def test_demo_smoke_writes_metrics(tmp_path):
-    code = main(["demo", "--smoke", "--out", str(tmp_path / "demo")])
-    assert code == 0
-    metrics = json.loads((tmp_path / "demo" / "metrics.json").read_text())
-    assert metrics["mode"] == "smoke"
-    assert metrics["world"]["rows"] > 0
-
-
 def test_fit_sim_rl_ab_chain(ray_session, tmp_path):
     world = tmp_path / "world"
     assert main(["generate", "--users", "50", "--items", "80", "--out", str(world)]) == 0

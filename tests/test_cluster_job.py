@@ -47,6 +47,7 @@ def two_node_cluster():
         cluster.shutdown()
 
 
+@pytest.mark.timeout(600)
 def test_irl_job_runs_across_two_nodes(two_node_cluster, tmp_path):
     from ray.job_submission import JobStatus, JobSubmissionClient
 
@@ -58,7 +59,7 @@ def test_irl_job_runs_across_two_nodes(two_node_cluster, tmp_path):
     out = tmp_path / "irl"
     cmd = [sys.executable, "-m", "mtrec_ray", "irl", "--data", str(world), "--out", str(out),
            "--smoke", "--address", "auto", "--set", "baselines=false",
-           "--set", "distributed.num_shards=2"]
+           "--set", "distributed.num_shards=2", "--set", "irl.epochs=1"]
     client = JobSubmissionClient(url)
     job_id = None
     for _ in range(60):  # the head's job agent needs a few seconds after the node is up

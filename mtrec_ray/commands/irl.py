@@ -28,9 +28,14 @@ def cmd_irl(args: argparse.Namespace) -> int:
     from mtrec_ray.irl.experiment import IRLExperimentConfig, run_irl
     from mtrec_ray.ray_utils import init_ray
 
-    cfg = load_config(IRLExperimentConfig, args.config, args.set)
-    if args.smoke:
-        cfg = cfg.as_smoke()
+    if args.smoke:  # the smoke variant replaces the defaults; the file and --set still apply
+        from mtrec_ray.config import from_dict, merge_overrides, read_yaml, to_dict
+
+        data = to_dict(IRLExperimentConfig().as_smoke())
+        data = _deep_update(data, read_yaml(args.config) if args.config else {})
+        cfg = from_dict(IRLExperimentConfig, merge_overrides(data, args.set))
+    else:
+        cfg = load_config(IRLExperimentConfig, args.config, args.set)
     if cfg.use_ray:
         init_ray(args.address)
     data = local_input(args.data)
@@ -41,6 +46,13 @@ def cmd_irl(args: argparse.Namespace) -> int:
         console_print(f"[green]mental reward model saved[/] -> {Path(args.out) / 'model'}")
     _print_json({k: v for k, v in metrics.items() if not isinstance(v, (dict, list)) or k.endswith("ci95")})
     return 0
+
+
+def _deep_update(base: dict, extra: dict) -> dict:
+    out = dict(base)
+    for k, v in extra.items():
+        out[k] = _deep_update(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
 
 
 def _reward_args(p: argparse.ArgumentParser) -> None:

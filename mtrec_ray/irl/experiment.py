@@ -401,11 +401,12 @@ def run_irl(
         inputs, cfg, name=name, storage_path=storage_path or str((out / "ray_results").resolve()), log=log,
     )
     t2 = time.perf_counter()
-    for h in result.history:
-        say(
-            f"epoch {int(h['epoch'])}: valid nll {h['valid_nll']:.4f}, "
-            f"{h.get('transitions_per_s', float('nan')):.0f} transitions/s"
-        )
+    if cfg.use_ray:  # the plain loop reports its epochs as they happen
+        for h in result.history:
+            say(
+                f"epoch {int(h['epoch'])}: valid nll {h['valid_nll']:.4f}, "
+                f"{h['transitions_per_s']:.0f} transitions/s, actors on {h['actor_nodes'].count(',') + 1} node(s)"
+            )
     metrics: dict[str, Any] = evaluate_main(inputs, result, cfg)
     if cfg.baselines:
         metrics.update(evaluate_baselines(inputs, result, cfg, log=log))
