@@ -32,6 +32,7 @@ from mtrec_ray.align.pipeline import (
     pair_rows,
     plot_learning_curves,
     run_arms_ab,
+    start_local_ray,
     train_rl_arms,
     train_seqrec_arms,
 )
@@ -137,7 +138,7 @@ def run_demo(
         fit_simulator(data_dir, out / "sim", SimulatorFitConfig(epochs=plan.sim_epochs, seed=seed), log=console_print)
 
     with stage("irl", "learning the mental reward (QR-IQL: Ray actors + Ray Train)"):
-        _start_ray(address)
+        start_local_ray(address)
         init_ray(address)
         irl_cfg = IRLExperimentConfig(use_ray=True, baselines=plan.irl_baselines)
         if mode == "smoke":
@@ -179,21 +180,6 @@ def run_demo(
     metrics["total_s"] = round(time.perf_counter() - stage.t0, 1)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2, default=float))
     return metrics
-
-
-def _start_ray(address: str | None) -> None:
-    """Start a fresh local Ray for ``address`` None: never join another local cluster by accident.
-
-    A bare ``ray.init()`` connects to the latest cluster started on the machine (someone
-    else's ``ray start`` or test cluster); ``address="local"`` always starts our own.
-    """
-    import os
-
-    import ray
-
-    if address in (None, "", "local") and not ray.is_initialized():
-        ray.init(address="local", include_dashboard=False, log_to_driver=False,
-                 runtime_env={"env_vars": {"OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}})
 
 
 def _status_html(metrics: dict[str, Any]) -> str:

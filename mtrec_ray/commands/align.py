@@ -62,8 +62,10 @@ def cmd_align(args: argparse.Namespace) -> int:
     model = local_input(args.model) if args.model else None
     world = (Path(data) / "ground_truth").exists()
     if cfg.use_ray or (args.sim and cfg.rl.rewards):
+        from mtrec_ray.align.pipeline import start_local_ray
         from mtrec_ray.ray_utils import init_ray
 
+        start_local_ray(args.address)
         init_ray(args.address)
     with output_dir(args.out) as out:
         out = Path(out)
