@@ -49,6 +49,20 @@ def _resolve_key(cls: type, key: str) -> Any:
     return node
 
 
+def _number(a: Any) -> float | None:
+    """A number, or a numeric string (YAML reads ``1e-3`` without a dot as a string)."""
+    if isinstance(a, bool):
+        return None
+    if isinstance(a, (int, float)):
+        return a
+    if isinstance(a, str):
+        try:
+            return float(a)
+        except ValueError:
+            return None
+    return None
+
+
 def _check_distribution(key: str, spec: dict[str, Any]) -> None:
     if len(spec) != 1:
         raise ConfigError(
@@ -64,9 +78,10 @@ def _check_distribution(key: str, spec: dict[str, Any]) -> None:
     if not isinstance(args, list) or not args:
         raise ConfigError(f"search space key '{key}': {kind} takes a non-empty list, got {args!r}")
     if kind in ("uniform", "loguniform", "randint"):
-        if len(args) != 2 or not all(isinstance(a, (int, float)) and not isinstance(a, bool) for a in args):
+        nums = [_number(a) for a in args]
+        if len(args) != 2 or any(n is None for n in nums):
             raise ConfigError(f"search space key '{key}': {kind} takes [low, high] numbers, got {args!r}")
-        low, high = args
+        low, high = nums
         if not low < high:
             raise ConfigError(f"search space key '{key}': {kind} needs low < high, got {args!r}")
         if kind == "loguniform" and low <= 0:
@@ -86,9 +101,9 @@ def validate_space(space: dict[str, Any], config_cls: type) -> None:
         if isinstance(spec, dict):
             _check_distribution(key, spec)
             (kind, args), = spec.items()
-            values = args if kind in ("choice", "grid") else [args[0]]
+            values = args if kind in ("choice", "grid") else [_number(args[0])]
             if kind == "randint":
-                values = [int(args[0])]
+                values = [int(float(args[0]))]
         else:
             values = [spec]
         for v in values:
@@ -112,7 +127,7 @@ def to_tune(space: dict[str, Any]) -> dict[str, Any]:
             elif kind == "loguniform":
                 value = tune.loguniform(float(args[0]), float(args[1]))
             else:
-                value = tune.randint(int(args[0]), int(args[1]))
+                value = tune.randint(int(float(args[0])), int(float(args[1])))
         else:
             value = spec
         node = out
