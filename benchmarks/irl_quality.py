@@ -11,14 +11,14 @@ What you should see: a table per world preset with the Spearman correlation (and
 bootstrap interval over held-out users) between each model's score and the true
 expected satisfaction, the quantile coverage error of QR-IQL and of its N = 1 ablation,
 and the MovieLens rating AUCs; the JSON goes to ``benchmarks/results/irl_quality.json``.
-Measured (seed 0, 2 shared CPU cores, about 9 minutes)::
+Measured (seed 0, 2 CPU cores shared with other jobs: 9 to 18 minutes)::
 
-    default   qr_iql 0.738 [0.731, 0.744]   n1 0.743   gamma0 0.733   continuation-only 0.675
-              watch (transform by valid loss) 0.554, best transform on test 0.659
-              engagement 0.593   click 0.022   popularity -0.04
-              coverage error: qr_iql 0.036, n1 0.222
-    aligned   qr_iql 0.793   click 0.770   engagement 0.756   popularity 0.761   watch 0.483
-    ML-100K   rating AUC: qr_iql 0.554   click model 0.561   popularity 0.643
+    default   qr_iql 0.733 [0.725, 0.739]   n1 0.731   gamma0 0.733   continuation-only 0.676
+              watch (transform by valid loss) 0.554, best transform on test 0.659 [0.652, 0.665]
+              engagement 0.593 (its go-on head alone 0.711)   click 0.022   popularity -0.04
+              coverage error: qr_iql 0.015, n1 0.222
+    aligned   qr_iql 0.794   click 0.770   engagement 0.756   popularity 0.761   watch 0.483
+    ML-100K   rating AUC: qr_iql 0.566   click model 0.561   popularity 0.643
 
 On ``default`` (clicks follow bait) the click model is near 0 and QR-IQL is highest with
 an interval disjoint from every baseline's; on ``aligned`` QR-IQL, click, engagement and
