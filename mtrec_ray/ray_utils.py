@@ -12,14 +12,21 @@ from mtrec_ray.progress import console_print
 def init_ray(address: str | None = None, *, num_cpus: int | None = None, quiet: bool = False) -> Any:
     """Start a local Ray (``address`` None or "local") or join a cluster ("auto", "ray://...").
 
-    Idempotent: an already-initialised Ray is reused. Logs the cluster's resources.
+    With ``address`` None inside a Ray job (``RAY_ADDRESS`` set) the job's cluster is
+    joined. Idempotent: an already-initialised Ray is reused. Logs the cluster's resources.
     """
     import ray
 
     if not ray.is_initialized():
-        if address in (None, "", "local"):
+        if address in (None, "") and os.environ.get("RAY_ADDRESS"):
+            # Inside `ray job submit`: the job's cluster (RAY_ADDRESS) and runtime env apply.
+            ray.init()
+        elif address in (None, "", "local"):
+            # A bare ray.init() would join the latest cluster started on this machine;
+            # "local" always starts our own.
             env_vars = {"OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
-            ray.init(num_cpus=num_cpus, include_dashboard=False, runtime_env={"env_vars": env_vars})
+            ray.init(address="local", num_cpus=num_cpus, include_dashboard=False,
+                     log_to_driver=False, runtime_env={"env_vars": env_vars})
         else:
             # Inside `ray job submit` the job's runtime env applies; adding one here would
             # conflict with it, so a cluster connection passes none.

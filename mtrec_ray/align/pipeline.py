@@ -135,20 +135,11 @@ class AlignConfig:
 
 
 def start_local_ray(address: str | None) -> None:
-    """Start our own local Ray when ``address`` is None: never join another cluster by accident.
+    """Start our own local Ray when ``address`` is None (see ``mtrec_ray.ray_utils.init_ray``)."""
+    from mtrec_ray.ray_utils import init_ray
 
-    A bare ``ray.init()`` connects to the latest cluster started on the machine (someone
-    else's ``ray start`` or test cluster); ``address="local"`` always starts a new one.
-    A running Ray (e.g. the tests' session) is reused; other addresses are left to
-    ``mtrec_ray.ray_utils.init_ray``.
-    """
-    import os
-
-    import ray
-
-    if address in (None, "", "local") and not ray.is_initialized():
-        ray.init(address="local", include_dashboard=False, log_to_driver=False,
-                 runtime_env={"env_vars": {"OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}})
+    if address in (None, "", "local"):
+        init_ray(address, quiet=True)
 
 
 # ----------------------------------------------------------------------- arm names
