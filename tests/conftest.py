@@ -32,6 +32,7 @@ def ray_session():
 
     if not ray.is_initialized():
         ray.init(
+            address="local",  # our own Ray, never a cluster another process started
             num_cpus=2,
             include_dashboard=False,
             log_to_driver=False,
