@@ -5,6 +5,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 OUT    ?= runs/demo
+DEMO_ARGS ?=
 TORCH_PIN ?= torch==2.13.0
 
 .PHONY: venv install demo test lint bench clean
@@ -21,7 +22,7 @@ install: venv
 	$(BIN)/pip install -q -e ".[dev]"
 
 demo: install
-	$(BIN)/mtrec demo --out $(OUT)
+	$(BIN)/mtrec demo --out $(OUT) $(DEMO_ARGS)
 
 test: install
 	RAY_AUTH_MODE=disabled $(BIN)/python -m pytest -q
