@@ -156,11 +156,16 @@ class TuneExperimentConfig:
     search: SearchConfig = field(default_factory=SearchConfig)
     """Search algorithm."""
     max_concurrent_trials: int = 0
-    """Trials running at once; 0: as many as the cluster's CPUs (and GPUs) hold."""
+    """Trials running at once; 0: as many as the cluster's CPUs (and GPUs) hold at the start
+    (set it on an autoscaling cluster)."""
     resources: TrialResources = field(default_factory=TrialResources)
     """Per-trial CPUs / GPUs."""
+    judge_stopped: bool = True
+    """Evaluate early-stopped trials' best checkpoints in the driver, so the recovery
+    Spearman (and its rank correlation with the objective) covers every trial."""
     time_budget_s: float = 0.0
-    """Stop the experiment after this many seconds (0: no limit); --resume continues it."""
+    """Stop the experiment after this many seconds of tuning (0: no limit); counted over
+    every --resume, so a resumed experiment whose budget is spent stops at once."""
     smoke: dict[str, Any] = field(default_factory=dict)
     """Overrides applied by --smoke (same keys as this file, e.g. data.world.users, num_samples)."""
 

@@ -32,7 +32,11 @@ The loop, top to bottom:
    ``spearman`` (never used for selection). ASHA runs with ``stop_last_trials=False``,
    so a trial that survives every rung trains to ``max_t`` and reaches this report;
    a trial without it was stopped early.
-4. The experiment lives in ``OUT/ray_results/<name>``; each trial's Ray Train run in
+4. When ASHA stops a trial, the learner's Ray Train controller dies with the trial and
+   leaves its workers' placement group behind; a driver-side sweep
+   (``mtrec_ray.tune.cleanup``) releases such groups every few seconds, so the CPUs
+   return to the next trials.
+5. The experiment lives in ``OUT/ray_results/<name>``; each trial's Ray Train run in
    ``OUT/ray_results/<name>_train/irl_<trial_id>``. ``--resume`` restores the
    experiment (``Tuner.restore``): finished trials stay, the rest of the samples are
    drawn, and an interrupted trial's learner resumes from its latest epoch checkpoint.
@@ -53,6 +57,7 @@ import pandas as pd
 
 from mtrec_ray.config import from_dict, save_config, to_dict
 from mtrec_ray.errors import ConfigError
+from mtrec_ray.tune.cleanup import release_orphaned_placement_groups, sweep_callback
 from mtrec_ray.tune.config import TRIAL_ACTOR_CPU, TuneExperimentConfig, deep_merge, trial_base
 from mtrec_ray.tune.spaces import flatten
 
@@ -154,7 +159,13 @@ def resolve_data(cfg: TuneExperimentConfig, out: str, *, log: Log | None = None)
 
 
 def build_scheduler(cfg: TuneExperimentConfig) -> Any:
-    """ASHA on the learner's epochs (``stop_last_trials=False``), or FIFO."""
+    """ASHA on the learner's epochs, or FIFO.
+
+    ASHA gets ``max_t - 0.5`` so that its rungs (``grace_period * reduction_factor**k``)
+    lie strictly below the epoch budget: a trial that reaches its last epoch is never
+    stopped there and always reports its evaluation; ``stop_last_trials=False`` leaves
+    the end of a trial to the learner (``irl.epochs = max_t`` or its patience).
+    """
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
     s = cfg.scheduler
@@ -162,7 +173,7 @@ def build_scheduler(cfg: TuneExperimentConfig) -> Any:
         return FIFOScheduler()
     return ASHAScheduler(
         time_attr="training_iteration",
-        max_t=s.max_t,
+        max_t=max(s.max_t - 0.5, s.grace_period),
         grace_period=s.grace_period,
         reduction_factor=s.reduction_factor,
         brackets=s.brackets,
@@ -275,7 +286,8 @@ def run_tune(
             (the Tune experiment and the trials' Train runs) and ``data/``; default ``out``.
         resume: continue the experiment stored at ``root/ray_results/cfg.name``.
         seed: search seed when ``cfg.search.seed`` is empty (``--seed``).
-        callbacks: extra Tune callbacks (loggers...). verbose: Tune's verbosity.
+        callbacks: extra Tune callbacks (loggers...) of a new experiment; a resumed one
+            keeps those it started with (Tune restores them). verbose: Tune's verbosity.
         log: status lines (``console_print`` on the CLI).
 
     Returns the summary (also written as ``summary.json``). Ray must be initialised.
@@ -325,13 +337,18 @@ def run_tune(
             run_config=tune.RunConfig(
                 name=cfg.name,
                 storage_path=storage,
-                callbacks=[*(callbacks or []), *([progress_callback(list(cfg.space), cfg.metric, log)] if log else [])],
+                callbacks=[
+                    sweep_callback(),
+                    *(callbacks or []),
+                    *([progress_callback(list(cfg.space), cfg.metric, log)] if log else []),
+                ],
                 verbose=verbose,
             ),
         )
     t0 = time.perf_counter()
     tuner.fit()
     fit_seconds = time.perf_counter() - t0
+    release_orphaned_placement_groups()
     return write_outputs(
         cfg, exp_path, out, fit_seconds=fit_seconds, data=data, finished_before=before, log=say
     )
@@ -362,6 +379,8 @@ def trial_table(cfg: TuneExperimentConfig, exp_path: str) -> tuple[pd.DataFrame,
         last = t.last_result or {}
         df = analysis.trial_dataframes.get(t.trial_id, pd.DataFrame())
         epochs = df[df["epoch"].notna()] if "epoch" in df.columns else df.iloc[0:0]
+        # A resumed trial's learner may report an epoch again: keep the latest report of each.
+        epochs = epochs.drop_duplicates("epoch", keep="last").sort_values("epoch")
         evaluated = bool(last.get("evaluated"))
         if t.status == "ERROR":
             status = "error"
@@ -392,24 +411,97 @@ def trial_table(cfg: TuneExperimentConfig, exp_path: str) -> tuple[pd.DataFrame,
     return table, history
 
 
-def rank_correlation(table: pd.DataFrame) -> dict[str, Any]:
-    """Spearman rank correlation of valid_nll and recovery Spearman across evaluated trials.
+def judge_stopped(
+    table: pd.DataFrame, exp_path: str, train_storage: str, data: str, *, log: Log | None = None
+) -> pd.DataFrame:
+    """Evaluate each early-stopped trial's best checkpoint in the driver (``evaluate_main``).
 
-    Negative is good: trials with a lower held-out NLL recover the true reward better.
+    ASHA ends a trial before its own evaluation; this scores the best weights it had
+    when Tune last heard from it (the checkpoint of that epoch or the nearest earlier
+    one), so every trial gets a recovery Spearman. Local storage only.
+    """
+    import torch
+    from ray import tune
+
+    from mtrec_ray.irl.distributed import DistributedResult
+    from mtrec_ray.irl.experiment import IRLExperimentConfig, evaluate_main, prepare_inputs
+    from mtrec_ray.irl.qr_iql import QRIQLModel
+    from mtrec_ray.storage import is_uri, local_input
+    from mtrec_ray.training import STATE_FILE
+
+    todo = table.index[table["status"] == "stopped_early"]
+    if not len(todo) or is_uri(train_storage):
+        return table
+    configs = {t.trial_id: t.config for t in tune.ExperimentAnalysis(exp_path).trials}
+    cache: dict[str, Any] = {}
+    table = table.copy()
+    table["judged_by"] = np.where(table["status"] == "completed", "trial", "")
+    for i in todo:
+        tid = table.at[i, "trial_id"]
+        states = []
+        for f in sorted(Path(train_storage, f"irl_{tid}").glob(f"checkpoint_*/{STATE_FILE}")):
+            states.append(torch.load(f, map_location="cpu", weights_only=True))
+        if not states:
+            continue
+        seen = int(table.at[i, "epochs_run"]) - 1
+        states.sort(key=lambda st: int(st["epoch"]))
+        before = [st for st in states if int(st["epoch"]) <= seen]
+        state = before[-1] if before else states[0]
+        cfg = from_dict(IRLExperimentConfig, configs[tid])
+        key = json.dumps({k: v for k, v in to_dict(cfg).items() if k != "irl"} | {
+            "irl": {k: getattr(cfg.irl, k) for k in ("n_depth", "max_mood", "return_days")},
+            "max_history": cfg.irl.model.max_history,
+        }, sort_keys=True, default=str)
+        if key not in cache:
+            cache[key] = prepare_inputs(local_input(data), cfg)
+        inputs = cache[key]
+        model = QRIQLModel(spec=inputs.spec, config=cfg.irl)
+        model.load_state_dict(state["best_model"])
+        model.eval()
+        history = list(state["history"])
+        res = DistributedResult(model=model, history=history, best_epoch=int(state["best_epoch"]), path="")
+        m = evaluate_main(inputs, res, cfg)
+        table.at[i, "valid_nll"] = m["valid_nll"]
+        table.at[i, "test_nll"] = m["test_nll"]
+        for k in ("spearman", "coverage_error", "auc_rating"):
+            if k in m:
+                table.at[i, k] = m[k]
+        if "spearman_ci95" in m:
+            table.at[i, "spearman_lo"], table.at[i, "spearman_hi"] = m["spearman_ci95"]
+        table.at[i, "judged_by"] = f"driver@epoch{int(state['epoch']) + 1}"
+        if log:
+            log(f"judged stopped trial {tid} at epoch {int(state['epoch']) + 1}: valid_nll {m['valid_nll']:.4f}"
+                + (f", recovery spearman {m['spearman']:.3f}" if "spearman" in m else ""))
+    return table.sort_values("valid_nll", na_position="last").reset_index(drop=True)
+
+
+def rank_correlation(table: pd.DataFrame) -> dict[str, Any]:
+    """Spearman rank correlation of valid_nll and recovery Spearman across trials.
+
+    ``all``: every trial with both numbers (early-stopped ones judged by the driver);
+    ``completed``: the trials that trained to the end. Negative is good: trials with a
+    lower held-out NLL recover the true reward better. Also: where the trial that the
+    objective picks ranks by recovery (1 = it is also the best recovery).
     """
     from scipy.stats import spearmanr
 
+    out: dict[str, Any] = {}
     if "spearman" not in table.columns:
-        return {"n": 0, "rho": None}
-    ok = table[(table["status"] == "completed") & table["valid_nll"].notna() & table["spearman"].notna()]
-    out: dict[str, Any] = {"n": len(ok), "rho": None, "p_value": None}
-    if len(ok) >= 3 and ok["valid_nll"].nunique() > 1 and ok["spearman"].nunique() > 1:
-        res = spearmanr(ok["valid_nll"], ok["spearman"])
-        out.update(rho=float(res.statistic), p_value=float(res.pvalue))
-    if len(ok):
-        best = ok.loc[ok["valid_nll"].idxmin()]
-        out["best_objective_trial_recovery_rank"] = int((ok["spearman"] > best["spearman"]).sum()) + 1
-        out["best_recovery_spearman"] = float(ok["spearman"].max())
+        return {"all": {"n": 0, "rho": None}, "completed": {"n": 0, "rho": None}}
+    for name, mask in (("all", table["status"] != "error"), ("completed", table["status"] == "completed")):
+        ok = table[mask & table["valid_nll"].notna() & table["spearman"].notna()]
+        part: dict[str, Any] = {"n": len(ok), "rho": None, "p_value": None}
+        if len(ok) >= 3 and ok["valid_nll"].nunique() > 1 and ok["spearman"].nunique() > 1:
+            res = spearmanr(ok["valid_nll"], ok["spearman"])
+            part.update(rho=float(res.statistic), p_value=float(res.pvalue))
+        out[name] = part
+    done = table[(table["status"] == "completed") & table["spearman"].notna()]
+    if len(done):
+        best = done.loc[done["valid_nll"].idxmin()]
+        pool = table[table["spearman"].notna()]
+        out["picked_trial_recovery_rank"] = int((pool["spearman"] > best["spearman"]).sum()) + 1
+        out["picked_trial_recovery_spearman"] = float(best["spearman"])
+        out["best_recovery_spearman"] = float(pool["spearman"].max())
     return out
 
 
@@ -429,7 +521,7 @@ def plot_objective(history: pd.DataFrame, table: pd.DataFrame, path: Path, metri
     n = history["trial_id"].nunique()
     cmap = plt.get_cmap("tab10" if n <= 10 else "tab20")
     for i, (tid, h) in enumerate(history.groupby("trial_id", sort=False)):
-        h = h.sort_values("training_iteration")
+        h = h.sort_values("epoch")
         x_epoch = h["epoch"].to_numpy() + 1
         x_time = (h["timestamp"].to_numpy() - t_min) / 60.0 if "timestamp" in h.columns else x_epoch
         style = {"color": cmap(i % cmap.N), "lw": 2.5 if tid == best else 1.0, "alpha": 0.9}
@@ -466,6 +558,8 @@ def write_outputs(
 
     say = log or (lambda _msg: None)
     table, history = trial_table(cfg, exp_path)
+    if cfg.judge_stopped and data:
+        table = judge_stopped(table, exp_path, f"{exp_path}_train", data, log=say)
     table.to_csv(out / "results.csv", index=False)
     history.to_csv(out / "history.csv", index=False)
     counts = table["status"].value_counts().to_dict() if len(table) else {}
@@ -535,7 +629,7 @@ def print_summary(table: pd.DataFrame, summary: dict[str, Any], cfg: TuneExperim
     from rich.table import Table
 
     t = Table(title=f"mtrec tune: {cfg.name}", show_lines=False)
-    cols = ["trial_id", "status", "epochs_run", *cfg.space, "valid_nll", "spearman"]
+    cols = ["trial_id", "status", "epochs_run", *cfg.space, "valid_nll", "spearman", "judged_by"]
     cols = [c for c in cols if c in table.columns]
     for c in cols:
         t.add_column(_short(c), justify="right" if c not in ("trial_id", "status") else "left")
@@ -551,8 +645,13 @@ def print_summary(table: pd.DataFrame, summary: dict[str, Any], cfg: TuneExperim
     ]
     if summary.get("best"):
         lines.append(f"best trial {summary['best']['trial_id']}: valid_nll {_fmt(summary['best'].get('valid_nll'))} -> best_config.yaml")
-    if rc.get("rho") is not None:
-        lines.append(f"rank correlation valid_nll vs recovery Spearman over {rc['n']} trials: {rc['rho']:+.3f}")
+    for name in ("all", "completed"):
+        part = rc.get(name) or {}
+        if part.get("rho") is not None:
+            lines.append(
+                f"rank correlation of valid_nll and recovery Spearman, {name} trials (n={part['n']}): "
+                f"{part['rho']:+.3f} (negative: the objective ranks models like the truth)"
+            )
     if not summary["complete"]:
         lines.append("the experiment is not complete: rerun the same command with --resume to continue it")
     for line in lines:
