@@ -6,6 +6,10 @@ head). The test submits ``mtrec irl --address auto`` with ``JobSubmissionClient`
 checks that the job succeeded, that the artifact appeared, that the quantile-estimation
 actors ran on both nodes and that the job's logs show the resource summary. It shuts
 down only the cluster it started.
+
+Marked ``slow`` (run with ``pytest -m slow tests/test_cluster_job.py``): it passed in
+about 60 s on a quiet machine, but twice hung past its 10-minute limit while the
+machine was saturated by other jobs, and a hang must not block CI.
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ def two_node_cluster():
         cluster.shutdown()
 
 
+@pytest.mark.slow  # passed in 62 s on a quiet machine; hung past 10 min twice under heavy load
 @pytest.mark.timeout(600)
 def test_irl_job_runs_across_two_nodes(two_node_cluster, tmp_path):
     from ray.job_submission import JobStatus, JobSubmissionClient
