@@ -3,13 +3,15 @@ the overhead of a trial over the same training run outside Tune, measured in one
 
 How to run::
 
-    python benchmarks/tune.py              # quick.yaml as written (6 trials, ASHA), ~10 min
+    python benchmarks/tune.py              # quick.yaml (6 trials, ASHA) + 10 FIFO trials, ~12 min
     python benchmarks/tune.py --smoke      # its smoke variant (3 tiny trials), ~4 min
-    python benchmarks/tune.py --repeats 1  # one overhead pair instead of two
+    python benchmarks/tune.py --repeats 1 --fifo-samples 0   # one overhead pair, no FIFO run
 
 What you should see: the per-trial lines of ``mtrec tune`` and its summary table, then
 the overhead pairs (the best configuration trained with ``train_main`` outside Tune, then
-as the single trial of a one-sample Tune experiment, alternating), and a JSON summary
+as the single trial of a one-sample Tune experiment, alternating), then quick.yaml's space
+again with FIFO (no early stopping, every trial trains to the end: the rank correlation
+between objective and recovery among fully trained models), and a JSON summary
 printed and saved to ``benchmarks/results/tune.json`` (``tune_smoke.json`` with
 ``--smoke``): trials per hour (trials that finished, completed or stopped early, per
 hour of ``Tuner.fit``), the objective-vs-recovery rank correlation across trials, and
@@ -91,6 +93,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--smoke", action="store_true", help="the smoke variant of quick.yaml")
     ap.add_argument("--repeats", type=int, default=2, help="overhead pairs (outside, inside), alternating")
+    ap.add_argument("--fifo-samples", type=int, default=10,
+                    help="trials of the FIFO run for the rank correlation (0: skip)")
     ap.add_argument("--out", default=None, help="experiment folder (default: a temporary one)")
     args = ap.parse_args(argv)
 
@@ -119,6 +123,13 @@ def main(argv: list[str] | None = None) -> int:
             f"  outside {plain['seconds']:.1f}s ({plain['epochs']} epochs), inside {tuned['seconds']:.1f}s "
             f"(trial body {tuned['trial_seconds']:.1f}s, {tuned['epochs']} epochs): ratio {pairs[-1]['ratio']:.2f}"
         )
+    fifo = None
+    if args.fifo_samples:
+        fifo_cfg = load_tune_config(
+            QUICK, ["scheduler.type=fifo", "name=quick_fifo", f"data.dir={summary['data']}"],
+            smoke=args.smoke, num_samples=args.fifo_samples,
+        )
+        fifo = run_tune(fifo_cfg, work / "fifo", log=console_print)
     out = {
         "config": "tune_configs/quick.yaml" + (" --smoke" if args.smoke else ""),
         "cpus": os.cpu_count(),
@@ -137,6 +148,16 @@ def main(argv: list[str] | None = None) -> int:
         "overhead_ratio_trial_body": round(
             statistics.median(p["inside"]["trial_seconds"] / p["outside"]["seconds"] for p in pairs), 3
         ),
+        "fifo": None if fifo is None else {
+            "trials": fifo["trials"],
+            "completed": fifo["completed"],
+            "fit_seconds": round(fifo["fit_seconds"], 1),
+            "trials_per_hour": round(fifo["trials_per_hour"], 1),
+            "objective_vs_recovery": fifo["objective_vs_recovery"],
+            "results_table": json.loads(
+                __import__("pandas").read_csv(work / "fifo" / "results.csv").to_json(orient="records")
+            ),
+        },
         "results_table": json.loads(
             __import__("pandas").read_csv(work / "tune" / "results.csv").to_json(orient="records")
         ),
