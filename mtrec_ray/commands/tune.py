@@ -20,21 +20,6 @@ def _tune_args(p: argparse.ArgumentParser) -> None:
     _common(p, out_default="runs/tune")
 
 
-def _start_own_local_ray(address: str | None) -> None:
-    """Without --address start a new local Ray (``address="local"``): a bare ``ray.init()``
-    would join whatever cluster someone else started on the machine."""
-    import os
-
-    import ray
-
-    if address in (None, "", "local") and not ray.is_initialized():
-        ray.init(
-            address="local",
-            include_dashboard=False,
-            runtime_env={"env_vars": {"OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}},
-        )
-
-
 @command(
     "tune",
     "Search mental-reward architectures and hyper-parameters with Ray Tune (ASHA on the held-out "
@@ -50,7 +35,6 @@ def cmd_tune(args: argparse.Namespace) -> int:
     if not args.config:
         raise ConfigError("mtrec tune needs --config, e.g. --config tune_configs/quick.yaml")
     cfg = load_tune_config(args.config, args.set, smoke=args.smoke, num_samples=args.num_samples)
-    _start_own_local_ray(args.address)
     init_ray(args.address)
     with output_dir(args.out) as out:
         summary = run_tune(cfg, out, root=str(args.out), resume=args.resume, seed=args.seed, log=console_print)
