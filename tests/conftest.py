@@ -10,6 +10,12 @@ import pytest
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 os.environ.setdefault("RAY_DEDUP_LOGS", "0")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+# Ray starts its workers at nice 15 so that its own daemons stay responsive. On a
+# shared 2-core CI runner that starves every actor and task (about 3% of a core each)
+# whenever another process keeps the cores busy: the two-node job test went from
+# 40 s to past 7 min. The raylets this session starts read this and spawn workers
+# at the normal priority.
+os.environ.setdefault("RAY_worker_niceness", "0")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 ML100K_DIR = REPO_ROOT.parent / "shared" / "data" / "ml-100k"

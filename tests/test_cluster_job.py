@@ -2,63 +2,60 @@
 
 A head and a second node with different custom resources come up with Ray's
 multi-node test cluster (``ray.cluster_utils.Cluster``, dashboard + job server on the
-head). The test submits ``mtrec irl --address auto`` with ``JobSubmissionClient`` and
-checks that the job succeeded, that the artifact appeared, that the quantile-estimation
+head), in a child process (``two_node_cluster.py``) so that this process only talks
+to the job server, as a user's laptop would. The test submits ``mtrec irl --address
+auto`` with ``JobSubmissionClient`` and checks that the job succeeded, that the artifact appeared, that the quantile-estimation
 actors ran on both nodes and that the job's logs show the resource summary. It shuts
-down only the cluster it started.
+down only the nodes it started.
 
-Marked ``slow`` (run with ``pytest -m slow tests/test_cluster_job.py``): it passed in
-about 60 s on a quiet machine, but twice hung past its 10-minute limit while the
-machine was saturated by other jobs, and a hang must not block CI.
+About 40 s on a quiet 2-core machine and 100 s with four busy processes competing
+for the cores, because ``conftest.py`` has the raylets start workers at normal
+priority (``RAY_worker_niceness=0``; at Ray's default of nice 15 the same run under
+that load did not finish in 7 minutes). On a timeout the job's logs so far are shown.
 """
 
 from __future__ import annotations
 
 import json
 import shlex
-import socket
+import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+HELPER = Path(__file__).with_name("two_node_cluster.py")
 
 
 @pytest.fixture
 def two_node_cluster():
-    from ray.cluster_utils import Cluster
-
-    port = _free_port()
-    cluster = Cluster(
-        initialize_head=True,
-        head_node_args={
-            "num_cpus": 2,
-            "resources": {"head_node": 1},
-            "include_dashboard": True,
-            "dashboard_port": port,
-        },
-    )
+    """(job server URL) of a two-node Ray that a child process starts and stops."""
+    proc = subprocess.Popen([sys.executable, str(HELPER)], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
     try:
-        cluster.add_node(num_cpus=2, resources={"worker_node": 1})
-        cluster.wait_for_nodes()
-        yield cluster, f"http://127.0.0.1:{port}"
+        for line in proc.stdout:  # one JSON line once both nodes are up
+            if line.startswith('{"job_server"'):
+                break
+        else:
+            pytest.fail(f"the cluster helper exited with {proc.wait()} before the cluster was up")
+        yield json.loads(line)["job_server"]
     finally:
-        cluster.shutdown()
+        proc.stdin.close()  # the helper shuts its nodes down and exits
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.terminate()
+            proc.wait(timeout=30)
 
 
-@pytest.mark.slow  # passed in 62 s on a quiet machine; hung past 10 min twice under heavy load
-@pytest.mark.timeout(600)
+@pytest.mark.timeout(480)
 def test_irl_job_runs_across_two_nodes(two_node_cluster, tmp_path):
     from ray.job_submission import JobStatus, JobSubmissionClient
 
     from mtrec_ray.commands.data import generate_world_dataset
 
-    cluster, url = two_node_cluster
+    url = two_node_cluster
     world = generate_world_dataset(preset="default", out=tmp_path / "world", seed=0,
                                    users=80, items=80, days=2.0, quiet=True)
     out = tmp_path / "irl"
@@ -79,10 +76,13 @@ def test_irl_job_runs_across_two_nodes(two_node_cluster, tmp_path):
                 raise
             time.sleep(1)
     assert job_id is not None, "the job server never accepted the job"
-    deadline = time.monotonic() + 420
+    deadline = time.monotonic() + 360
     status = client.get_job_status(job_id)
     while status not in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.STOPPED):
-        assert time.monotonic() < deadline, "job did not finish in time"
+        if time.monotonic() > deadline:
+            client.stop_job(job_id)
+            pytest.fail(f"job still {status} after 6 min; logs so far:\n"
+                        f"{client.get_job_logs(job_id)[-3000:]}")
         time.sleep(2)
         status = client.get_job_status(job_id)
     logs = client.get_job_logs(job_id)
@@ -95,4 +95,3 @@ def test_irl_job_runs_across_two_nodes(two_node_cluster, tmp_path):
     for h in history:
         nodes.update(n for n in str(h["actor_nodes"]).split(",") if n)
     assert len(nodes) == 2, f"actors ran on {nodes}"
-    del cluster
