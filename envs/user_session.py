@@ -1122,7 +1122,53 @@ def _scalar_response(resp: dict[str, np.ndarray], row: int) -> dict[str, Any]:
 # --------------------------------------------------------------------------- the env
 
 
-class UserSessionEnv(gym.Env[np.ndarray, Any]):
+class SingleSessionEnv(gym.Env[np.ndarray, Any]):
+    """One simulated user's session over a batched core of size 1: the shared step and render.
+
+    Subclasses set ``core`` (a core with ``step``, ``end_flags``, ``observe`` and
+    ``histories``), ``reward_fn``, ``n_items``, ``slate_size``, the spaces and
+    ``render_mode`` (through :meth:`_set_render_mode`), and implement ``reset``.
+    """
+
+    metadata = {"render_modes": ["ansi"], "render_fps": 4}
+    core: Any
+    reward_fn: RewardFunction
+    n_items: int
+    slate_size: int
+
+    def _set_render_mode(self, render_mode: str | None) -> None:
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ConfigError(f"render_mode {render_mode!r} not in {self.metadata['render_modes']}")
+        self.render_mode = render_mode
+        self._last: dict[str, Any] = {}
+
+    def _check_can_step(self) -> None:
+        """Raise when a step is not allowed now (default: always allowed)."""
+
+    def step(self, action: Any) -> tuple[np.ndarray, SupportsFloat, bool, bool, dict[str, Any]]:
+        slate = validate_actions(action, n_items=self.n_items, slate_size=self.slate_size, batch=None)
+        self._check_can_step()
+        response, ctx = self.core.step(slate, self.np_random)
+        reward = float(self.reward_fn(ctx)[0])
+        term, trunc = self.core.end_flags(response["leave"])
+        info = {"response": _scalar_response(response, 0), "slate": slate[0].copy(),
+                "session_step": int(self.core.histories.session_step[0])}
+        self._last = info
+        return self.core.observe()[0], reward, bool(term[0]), bool(trunc[0]), info
+
+    def render(self) -> str | None:
+        if self.render_mode != "ansi":
+            return None
+        r = self._last.get("response")
+        if r is None:
+            return "session start"
+        satisfaction = f" satisfaction {r['satisfaction']:.2f}" if "satisfaction" in r else ""
+        return (f"step {self._last['session_step']}: slate {self._last['slate'].tolist()} -> "
+                f"click {r['clicked_item']} watch {r['watch_ratio']:.2f}{satisfaction} "
+                f"leave {r['leave']}")
+
+
+class UserSessionEnv(SingleSessionEnv):
     """One user session in a simulator fitted from logs.
 
     ## Description
@@ -1166,7 +1212,6 @@ class UserSessionEnv(gym.Env[np.ndarray, Any]):
     v0: initial release.
     """
 
-    metadata = {"render_modes": ["ansi"], "render_fps": 4}
     has_true_satisfaction = False
 
     def __init__(
@@ -1191,37 +1236,14 @@ class UserSessionEnv(gym.Env[np.ndarray, Any]):
                 "ground-truth world knows (mtrec/GroundTruthWorld-v0); pick click, watch_time, "
                 "watch_ratio or mental:MODEL_DIR"
             )
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ConfigError(f"render_mode {render_mode!r} not in {self.metadata['render_modes']}")
-        self.render_mode = render_mode
+        self._set_render_mode(render_mode)
         self.core = UserSessionCore(model=self.model, batch_size=1, max_session_len=self.max_session_len)
         self.history_observer = self.model.observer
         self.observation_space = self.model.observer.observation_space
         self.action_space = action_space_for(self.n_items, self.slate_size)
-        self._last: dict[str, Any] = {}
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
         super().reset(seed=seed)
         self.core.reset_rows(np.zeros(1, np.int64), self.np_random)
         self._last = {}
         return self.core.observe()[0], {"session_step": 0}
-
-    def step(self, action: Any) -> tuple[np.ndarray, SupportsFloat, bool, bool, dict[str, Any]]:
-        slate = validate_actions(action, n_items=self.n_items, slate_size=self.slate_size, batch=None)
-        response, ctx = self.core.step(slate, self.np_random)
-        reward = float(self.reward_fn(ctx)[0])
-        term, trunc = self.core.end_flags(response["leave"])
-        terminated, truncated = bool(term[0]), bool(trunc[0])
-        info = {"response": _scalar_response(response, 0), "slate": slate[0].copy(),
-                "session_step": int(self.core.histories.session_step[0])}
-        self._last = info
-        return self.core.observe()[0], reward, terminated, truncated, info
-
-    def render(self) -> str | None:
-        if self.render_mode != "ansi":
-            return None
-        r = self._last.get("response")
-        if r is None:
-            return "session start"
-        return (f"step {self._last['session_step']}: slate {self._last['slate'].tolist()} -> "
-                f"click {r['clicked_item']} watch {r['watch_ratio']:.2f} leave {r['leave']}")

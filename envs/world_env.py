@@ -16,19 +16,17 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any, SupportsFloat
+from typing import Any
 
-import gymnasium as gym
 import numpy as np
 
 from envs.ground_truth_world import BatchState, GroundTruthWorld, load_world_spec, world_config
 from envs.user_session import (
     HistoryObserver,
     HistoryTracker,
-    _scalar_response,
+    SingleSessionEnv,
     action_space_for,
     load_user_model,
-    validate_actions,
 )
 from mtrec_ray.errors import ConfigError
 from mtrec_ray.recommenders import Histories
@@ -173,7 +171,7 @@ def make_world_core(
     return core, k, resolve_reward(reward)
 
 
-class GroundTruthWorldEnv(gym.Env[np.ndarray, Any]):
+class GroundTruthWorldEnv(SingleSessionEnv):
     """One session of one user of the ground-truth world.
 
     ## Description
@@ -217,7 +215,6 @@ class GroundTruthWorldEnv(gym.Env[np.ndarray, Any]):
     v0: initial release.
     """
 
-    metadata = {"render_modes": ["ansi"], "render_fps": 4}
     has_true_satisfaction = True
 
     def __init__(self, *, render_mode: str | None = None, **kwargs: Any) -> None:
@@ -231,10 +228,7 @@ class GroundTruthWorldEnv(gym.Env[np.ndarray, Any]):
         self.history_observer = core.observer
         self.observation_space = core.observer.observation_space
         self.action_space = action_space_for(self.n_items, k)
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ConfigError(f"render_mode {render_mode!r} not in {self.metadata['render_modes']}")
-        self.render_mode = render_mode
-        self._last: dict[str, Any] = {}
+        self._set_render_mode(render_mode)
 
     def reset(self, *, seed: int | None = None,
               options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
@@ -245,26 +239,7 @@ class GroundTruthWorldEnv(gym.Env[np.ndarray, Any]):
         assert self.core.state is not None
         return self.core.observe()[0], {"user_id": int(self.core.state.user_ids[0]), "session_step": 0}
 
-    def step(self, action: Any) -> tuple[np.ndarray, SupportsFloat, bool, bool, dict[str, Any]]:
-        slate = validate_actions(action, n_items=self.n_items, slate_size=self.slate_size, batch=None)
+    def _check_can_step(self) -> None:
         assert self.core.state is not None, "call reset() before step()"
         if not self.core.state.active[0]:
             raise RuntimeError("the session has ended; call reset() before step()")
-        response, ctx = self.core.step(slate, self.np_random)
-        reward = float(self.reward_fn(ctx)[0])
-        term, trunc = self.core.end_flags(response["leave"])
-        terminated, truncated = bool(term[0]), bool(trunc[0])
-        info = {"response": _scalar_response(response, 0), "slate": slate[0].copy(),
-                "session_step": int(self.core.histories.session_step[0])}
-        self._last = info
-        return self.core.observe()[0], reward, terminated, truncated, info
-
-    def render(self) -> str | None:
-        if self.render_mode != "ansi":
-            return None
-        r = self._last.get("response")
-        if r is None:
-            return "session start"
-        return (f"step {self._last['session_step']}: slate {self._last['slate'].tolist()} -> "
-                f"click {r['clicked_item']} watch {r['watch_ratio']:.2f} "
-                f"satisfaction {r['satisfaction']:.2f} leave {r['leave']}")
