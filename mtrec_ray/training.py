@@ -58,6 +58,13 @@ class ScalingOptions:
         if self.keep_checkpoints < 1:
             raise ConfigError("scaling.keep_checkpoints must be >= 1")
 
+    def require_gpus(self, what: str) -> None:
+        """With ``use_gpu``, fail fast unless the cluster has or can scale to the GPUs needed."""
+        if self.use_gpu:
+            from mtrec_ray.ray_utils import require_gpus
+
+            require_gpus(self.gpus_per_worker * self.num_workers, what=what)
+
 
 def run_trainer(
     train_loop_per_worker: Callable[[dict[str, Any]], None],
@@ -76,13 +83,11 @@ def run_trainer(
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
 
-    from mtrec_ray.ray_utils import require_gpus
-
     scaling.validate()
+    scaling.require_gpus(f"trainer '{name}'")
     resources: dict[str, float] = {"CPU": scaling.cpus_per_worker, **scaling.resources_per_worker}
     if scaling.use_gpu:
         resources["GPU"] = scaling.gpus_per_worker
-        require_gpus(scaling.gpus_per_worker * scaling.num_workers, what=f"trainer '{name}'")
     callbacks = []
     if in_tune:
         from ray.tune.integration.ray_train import TuneReportCallback

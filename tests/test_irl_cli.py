@@ -77,3 +77,14 @@ def test_mental_reward_drives_the_simulators(irl_run):
     r = reward(ctx)
     assert r.shape == (2,) and r.dtype == np.float32
     assert r[1] == 0.0 and np.isfinite(r[0]) and r[0] != 0.0
+
+
+def test_use_gpu_on_a_cpu_cluster_is_a_clear_error(irl_run, tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("MTREC_ALLOW_GPU_AUTOSCALE", raising=False)
+    monkeypatch.setenv("MTREC_AUTOSCALING_CONFIG", str(tmp_path / "no_autoscaler.yaml"))
+    world, _ = irl_run
+    code = main(["irl", "--data", str(world), "--out", str(tmp_path / "gpu"), "--smoke",
+                 "--set", "baselines=false", "--set", "distributed.scaling.use_gpu=true"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "use_gpu=true" in err and "the Ray cluster has 0" in err and "Traceback" not in err

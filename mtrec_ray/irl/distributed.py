@@ -488,6 +488,7 @@ def train_distributed(
 
     config.validate()
     dist.validate()
+    dist.scaling.require_gpus(f"trainer '{name}'")  # before any actor starts
     train_ref = ray.put(train)
     valid_ref = ray.put(valid)
     from pathlib import Path
