@@ -69,3 +69,18 @@ def test_shipped_rl_configs_load():
     for f in files:
         cfg = load_rl_config(f)
         assert cfg.env.name in ("mtrec/UserSession-v0", "mtrec/GroundTruthWorld-v0")
+
+
+def test_env_runner_resources_reach_rllib():
+    from mtrec_ray.rl.train import build_ppo_config
+
+    cfg = RLConfig.smoke(name="mtrec/GroundTruthWorld-v0")
+    cfg.runners.num_env_runners = 2
+    cfg.runners.resources_per_env_runner = {"rollout": 0.01}
+    ppo = build_ppo_config(cfg)
+    assert ppo.num_env_runners == 2
+    assert ppo.custom_resources_per_env_runner == {"rollout": 0.01}
+    assert ppo.num_cpus_per_env_runner == 1.0
+    cfg.runners.cpus_per_env_runner = 0
+    with pytest.raises(ConfigError, match="cpus_per_env_runner"):
+        cfg.runners.validate()

@@ -89,6 +89,11 @@ class RunnersConfig:
     """Users per runner, simulated as one batch by the simulator's vector env."""
     rollout_fragment_length: int = 0
     """Steps per env per sample call; 0 lets RLlib derive it from the batch size."""
+    cpus_per_env_runner: float = 1.0
+    """CPUs reserved per remote env runner."""
+    resources_per_env_runner: dict[str, float] = field(default_factory=dict)
+    """Custom resources per env runner, e.g. {rollout: 0.01} to keep runners on the CPU
+    worker type of ``cluster.yaml``."""
 
     def validate(self) -> None:
         """Raise ConfigError for negative counts."""
@@ -97,6 +102,8 @@ class RunnersConfig:
                 "runners.num_env_runners must be >= 0, num_envs_per_env_runner >= 1 and "
                 "rollout_fragment_length >= 0"
             )
+        if self.cpus_per_env_runner <= 0 or any(v < 0 for v in self.resources_per_env_runner.values()):
+            raise ConfigError("runners.cpus_per_env_runner must be > 0 and resources_per_env_runner >= 0")
 
 
 @dataclass

@@ -74,6 +74,8 @@ def build_ppo_config(config: RLConfig) -> Any:
         "num_env_runners": r.num_env_runners,
         "num_envs_per_env_runner": r.num_envs_per_env_runner,
         "gym_env_vectorize_mode": "vector_entry_point",
+        "num_cpus_per_env_runner": r.cpus_per_env_runner,
+        "custom_resources_per_env_runner": dict(r.resources_per_env_runner),
     }
     if r.rollout_fragment_length:
         runners["rollout_fragment_length"] = r.rollout_fragment_length
