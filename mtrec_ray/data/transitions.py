@@ -98,7 +98,7 @@ class Transitions:
                 if isinstance(getattr(self, f.name), np.ndarray)}
 
 
-def _window(
+def history_windows(
     cons_items: np.ndarray,
     cons_feats: np.ndarray,
     end: np.ndarray,
@@ -106,12 +106,20 @@ def _window(
     length: int,
     pad_id: int,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Gather windows ``cons[end - min(avail, L) : end]``, right-aligned, for each row."""
+    """Right-aligned windows ``cons[end - min(avail, L) : end]`` for every row at once.
+
+    ``cons_items`` [C] and ``cons_feats`` [C, F] are the consumed events in group order
+    (non-empty: append one pad row when there may be none); row ``i`` takes the
+    ``min(avail_i, L)`` consumed events ending before position ``end_i``. Returns items
+    [N, L] (``cons_items``' dtype, ``pad_id`` at padding), features [N, L, F] (0 at
+    padding) and int32 lengths [N]. The one history gather of the code base: the
+    per-event transitions here and the slate events of ``mtrec_ray.irl.data``.
+    """
     offs = np.arange(-length, 0, dtype=np.int64)
     idx = end[:, None] + offs[None, :]
     valid = offs[None, :] >= -np.minimum(avail, length)[:, None]
     idx = np.where(valid, idx, 0)
-    items = np.where(valid, cons_items[idx], np.int32(pad_id)).astype(np.int32, copy=False)
+    items = np.where(valid, cons_items[idx], cons_items.dtype.type(pad_id))
     feats = cons_feats[idx]
     feats[~valid] = 0.0
     return items, feats, np.minimum(avail, length).astype(np.int32)
@@ -210,9 +218,9 @@ def build_transitions(
     for lo in range(0, m, _CHUNK_ROWS):
         hi = min(m, lo + _CHUNK_ROWS)
         pr, kr, cc = p[rows[lo:hi]], k[rows[lo:hi]], cr[lo:hi]
-        h_items[lo:hi], h_feats[lo:hi], h_len[lo:hi] = _window(
+        h_items[lo:hi], h_feats[lo:hi], h_len[lo:hi] = history_windows(
             cons_items, cons_feats, pr, kr, L, pad_id)
-        n_items[lo:hi], n_feats[lo:hi], n_len[lo:hi] = _window(
+        n_items[lo:hi], n_feats[lo:hi], n_len[lo:hi] = history_windows(
             cons_items, cons_feats, pr + cc, kr + cc, L, pad_id)
 
     if sessions.size and sessions.max() >= np.iinfo(np.int32).max:

@@ -32,6 +32,7 @@ import torch
 from torch import Tensor
 
 from mtrec_ray.data.schema import sort_events
+from mtrec_ray.data.transitions import history_windows
 from mtrec_ray.errors import DataError
 
 SECONDS_PER_DAY = 86_400.0
@@ -312,33 +313,27 @@ def build_events(logs: pd.DataFrame, spec: FeatureSpec) -> EventTable:
         known = came_back | (horizon[ends] - end_ts[ends] > spec.return_days * SECONDS_PER_DAY)
         returned[ends] = np.where(known, came_back.astype(np.int64), -1)
 
-    # history: last L consumptions of the user before each slate
+    # history: last L consumptions of the user before each slate; mood: the earlier
+    # consumptions of the same session (a pad row keeps the gathers defined without any)
     cons_ev = np.flatnonzero(clicked >= 0)  # events with a consumption, ordered by user/time
     n_cons_before = np.searchsorted(cons_ev, np.arange(n_ev), side="left")
     user_first_cons = np.searchsorted(user[cons_ev], user, side="left")
-    L = spec.max_history
-    idx = n_cons_before[:, None] - L + np.arange(L)[None, :]
-    valid = idx >= user_first_cons[:, None]
-    safe = np.clip(idx, 0, max(cons_ev.size - 1, 0))
-    hist_items = np.where(valid, ev_item[cons_ev][safe] if cons_ev.size else n, n).astype(np.int64)
-    hf = np.zeros((cons_ev.size, spec.n_history_features), dtype=np.float32)
+    hf = np.zeros((cons_ev.size + 1, spec.n_history_features), dtype=np.float32)
     if cons_ev.size:
         if spec.has_watch:
             r = np.clip(wr[cons_ev], 1e-3, 1 - 1e-3)
-            hf[:, 0] = wr[cons_ev]
-            hf[:, 1] = np.log(r / (1 - r)) / 4.0
-            hf[:, 2] = ev_nuis[cons_ev, 0]
+            hf[:-1, 0] = wr[cons_ev]
+            hf[:-1, 1] = np.log(r / (1 - r)) / 4.0
+            hf[:-1, 2] = ev_nuis[cons_ev, 0]
         else:
-            hf[:, 0] = 1.0
-    hist_feats = np.where(valid[..., None], hf[safe] if cons_ev.size else 0.0, 0.0).astype(np.float32)
-
-    # mood: earlier consumptions in the same session
-    M = spec.max_mood
+            hf[:-1, 0] = 1.0
+    cons_items = np.append(ev_item[cons_ev], n)
+    hist_items, hist_feats, _ = history_windows(
+        cons_items, hf, n_cons_before, n_cons_before - user_first_cons, spec.max_history, n)
     sess_first_cons = np.searchsorted(session[cons_ev], session, side="left")
-    midx = n_cons_before[:, None] - M + np.arange(M)[None, :]
-    mvalid = midx >= np.maximum(sess_first_cons, user_first_cons)[:, None]
-    msafe = np.clip(midx, 0, max(cons_ev.size - 1, 0))
-    mood_items = np.where(mvalid, ev_item[cons_ev][msafe] if cons_ev.size else n, n).astype(np.int64)
+    mood_items, _, _ = history_windows(
+        cons_items, np.zeros((cons_items.size, 0), np.float32), n_cons_before,
+        n_cons_before - np.maximum(sess_first_cons, user_first_cons), spec.max_mood, n)
 
     # observable session features
     sess_start = np.searchsorted(session, session, side="left")
