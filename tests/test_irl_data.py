@@ -90,3 +90,12 @@ def test_split_users_is_deterministic_and_disjoint():
     allu = np.concatenate(list(a.values()))
     assert allu.size == 100 and np.unique(allu).size == 100
     assert a["test"].size == 20 and a["valid"].size == 10
+
+
+def test_no_events_keep_the_feature_shapes():
+    logs = _logs()
+    spec = build_feature_spec(logs, n_items=10, n_depth=4, max_history=3, max_mood=2)
+    ev = build_events(logs.iloc[:0], spec)
+    assert len(ev) == 0
+    assert ev.hist_items.shape == (0, 3) and ev.mood_items.shape == (0, 2)
+    assert ev.hist_feats.shape == (0, 3, spec.n_history_features)
