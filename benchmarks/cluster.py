@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shlex
 import shutil
 import statistics
 import subprocess
@@ -40,9 +39,10 @@ sys.path.insert(0, str(ROOT))
 
 from mtrec_ray.commands.data import generate_world_dataset  # noqa: E402
 from mtrec_ray.progress import console_print  # noqa: E402
+from tests.two_node_cluster import submit_and_wait, two_node_cluster  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "cluster.json"
-HELPER = ROOT / "tests" / "two_node_cluster.py"
+NICE0 = {"RAY_worker_niceness": "0"}  # Ray's workers at normal priority, as in the test suite
 SETTINGS = ["--smoke", "--set", "baselines=false", "--set", "distributed.num_shards=2",
             "--set", "irl.epochs=1"]
 
@@ -60,49 +60,14 @@ def run_local(world: Path, out: Path) -> float:
     return time.perf_counter() - t0
 
 
-class TwoNodeCluster:
-    """The test suite's two-node cluster in a child process, with the given worker niceness."""
-
-    def __init__(self, niceness: int) -> None:
-        env = {**os.environ, "RAY_worker_niceness": str(niceness)}
-        self.proc = subprocess.Popen([sys.executable, str(HELPER)], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, text=True, env=env)
-        for line in self.proc.stdout:
-            if line.startswith('{"job_server"'):
-                self.url = json.loads(line)["job_server"]
-                return
-        raise RuntimeError(f"the cluster helper exited with {self.proc.wait()}")
-
-    def close(self) -> None:
-        self.proc.stdin.close()
-        self.proc.wait(timeout=120)
-
-
 def run_job(url: str, world: Path, out: Path, cap: float) -> float:
     """Seconds from submission to SUCCEEDED (inf when the job is still running at ``cap``)."""
-    from ray.job_submission import JobStatus, JobSubmissionClient
-
-    client = JobSubmissionClient(url)
-    entry = " ".join(shlex.quote(c) for c in irl_command(world, out, "auto"))
-    env = {"env_vars": {"RAY_AUTH_MODE": "disabled", "OMP_NUM_THREADS": "1"}}
-    for _ in range(60):
-        try:
-            t0 = time.perf_counter()
-            job = client.submit_job(entrypoint=entry, runtime_env=env)
-            break
-        except RuntimeError as exc:  # the head's job agent needs a few seconds
-            if "No available agent" not in str(exc):
-                raise
-            time.sleep(1)
-    while (status := client.get_job_status(job)) not in (JobStatus.SUCCEEDED, JobStatus.FAILED,
-                                                          JobStatus.STOPPED):
-        if time.perf_counter() - t0 > cap:
-            client.stop_job(job)
-            return float("inf")
-        time.sleep(1)
-    if status != JobStatus.SUCCEEDED:
-        raise RuntimeError(f"job {status}:\n{client.get_job_logs(job)[-3000:]}")
-    return time.perf_counter() - t0
+    job = submit_and_wait(url, irl_command(world, out, "auto"), timeout=cap)
+    if job.timed_out:
+        return float("inf")
+    if job.status != "SUCCEEDED":
+        raise RuntimeError(f"job {job.status}:\n{job.logs[-3000:]}")
+    return job.seconds
 
 
 def with_busy_cores(n: int):  # noqa: ANN201 - a list of processes
@@ -123,14 +88,11 @@ def main() -> None:
         world = generate_world_dataset(preset="default", out=tmp / "world", seed=0, users=80,
                                        items=80, days=2.0, quiet=True)
         local, job = [], []
-        cluster = TwoNodeCluster(niceness=0)
-        try:
+        with two_node_cluster(NICE0) as url:
             for r in range(args.repeats):
                 local.append(run_local(world, tmp / f"local{r}"))
-                job.append(run_job(cluster.url, world, tmp / f"job{r}", cap=args.cap))
+                job.append(run_job(url, world, tmp / f"job{r}", cap=args.cap))
                 console_print(f"repeat {r}: local {local[-1]:.1f} s, two-node job {job[-1]:.1f} s")
-        finally:
-            cluster.close()
         result: dict = {
             "command": "mtrec irl " + " ".join(SETTINGS),
             "repeats": args.repeats,
@@ -143,14 +105,13 @@ def main() -> None:
         if args.contention:
             seconds = {}
             for niceness in (0, 15):
-                cluster = TwoNodeCluster(niceness=niceness)
-                busy = with_busy_cores(args.contention)
-                try:
-                    seconds[niceness] = run_job(cluster.url, world, tmp / f"nice{niceness}", cap=args.cap)
-                finally:
-                    for p in busy:
-                        p.kill()
-                    cluster.close()
+                with two_node_cluster({"RAY_worker_niceness": str(niceness)}) as url:
+                    busy = with_busy_cores(args.contention)
+                    try:
+                        seconds[niceness] = run_job(url, world, tmp / f"nice{niceness}", cap=args.cap)
+                    finally:
+                        for p in busy:
+                            p.kill()
                 stopped = seconds[niceness] == float("inf")
                 shown = f"> {args.cap:.0f} s (stopped)" if stopped else f"{seconds[niceness]:.1f} s"
                 console_print(f"{args.contention} busy processes, workers at nice {niceness}: {shown}")
