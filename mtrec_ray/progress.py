@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Protocol
+
+Log = Callable[[str], None]
+"""Callback that long-running steps call with one status line."""
 
 
 class ProgressFn(Protocol):

@@ -31,7 +31,7 @@ from __future__ import annotations
 import copy
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,9 +39,8 @@ from typing import Any
 import numpy as np
 
 from mtrec_ray.errors import ConfigError
+from mtrec_ray.progress import Log
 from mtrec_ray.seqrec.train import SeqRecConfig
-
-Log = Callable[[str], None]
 
 VARIANT_SIGNAL = {"plain": "none", "mean": "mean", "cvar": "cvar"}
 """Seqrec variant -> reward signal of the loss weights."""

@@ -46,8 +46,7 @@ from mtrec_ray.irl.data import (
     split_users,
 )
 from mtrec_ray.irl.qr_iql import TrainResult, score_pairs, train_qr_iql
-
-Log = Callable[[str], None]
+from mtrec_ray.progress import Log
 
 
 @dataclass

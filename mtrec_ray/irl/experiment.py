@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,8 +51,7 @@ from mtrec_ray.irl.data import (
     split_users,
 )
 from mtrec_ray.irl.distributed import DistributedConfig
-
-Log = Callable[[str], None]
+from mtrec_ray.progress import Log
 
 
 @dataclass

@@ -47,7 +47,6 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,11 +56,10 @@ import pandas as pd
 
 from mtrec_ray.config import from_dict, save_config, to_dict
 from mtrec_ray.errors import ConfigError
+from mtrec_ray.progress import Log
 from mtrec_ray.tune.cleanup import release_orphaned_placement_groups, sweep_callback
 from mtrec_ray.tune.config import TRIAL_ACTOR_CPU, TuneExperimentConfig, deep_merge, trial_base
 from mtrec_ray.tune.spaces import flatten
-
-Log = Callable[[str], None]
 
 #: Tune's bookkeeping keys and the learner's diagnostics, left out of ``history.csv``.
 _HISTORY_COLUMNS = (
